@@ -1,0 +1,62 @@
+//! `qbranch`: the command-line front of the workbench. Glue only: every capability
+//! lives in a library crate.
+
+mod inspect;
+mod record;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "qbranch",
+    version,
+    about = "Record real host signals, replay them, and act on them safely",
+    long_about = "qbranch records host signals (system, processes, cgroups, PSI) to Parquet, \
+                  and later replays them through the gadgets that predict OOM kills, find stuck \
+                  processes and redact PII.\n\nA recording is a directory: one folder per table, \
+                  hive-partitioned by host and date, plus manifest.toml. polars, pandas, DuckDB \
+                  and Spark read it as-is.",
+    after_help = "Examples:\n  qbranch record --out rec --duration 30s\n  qbranch inspect rec --verify\n  qbranch schema"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Record this host's signals to a Parquet dataset directory
+    Record(record::RecordArgs),
+    /// Summarise a recording; with --verify, read every segment back
+    Inspect(inspect::InspectArgs),
+    /// Print the canonical signal schema (every table and column, with unit and source)
+    Schema,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("QB_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Record(args) => record::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Schema => {
+            print!("{}", qb_signals::canonical_text());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qbranch: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! `qbranch record`: the live recorder loop.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use qb_recorder::{LIVE_TABLES, Recorder, RecorderConfig, now_ns};
+use qb_signals::{DatasetWriter, Origin, Table, WriterOptions};
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Output directory (created; must be empty unless --append)
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Time between ticks, e.g. 1s, 500ms
+    #[arg(long, default_value = "1s", value_parser = positive_duration)]
+    interval: Duration,
+    /// Stop after this long, e.g. 30s, 10m; without it, record until Ctrl-C or SIGTERM
+    #[arg(long, value_parser = positive_duration)]
+    duration: Option<Duration>,
+    /// Tables to record, comma-separated
+    #[arg(long, value_delimiter = ',', default_values_t = LIVE_TABLES.map(|t| t.name().to_string()))]
+    tables: Vec<String>,
+    /// Record only this cgroup subtree, e.g. /system.slice
+    #[arg(long = "cgroup", value_name = "PATH")]
+    cgroup_scope: Option<String>,
+    /// Event time covered by one Parquet segment before the next is started
+    #[arg(long, default_value = "60s", value_parser = positive_duration)]
+    segment: Duration,
+    /// Add to an existing recording of this host instead of refusing a non-empty --out
+    #[arg(long)]
+    append: bool,
+    /// procfs root (for tests and containers)
+    #[arg(long, default_value = "/proc", hide_short_help = true)]
+    proc_root: PathBuf,
+    /// cgroup filesystem root
+    #[arg(long, default_value = "/sys/fs/cgroup", hide_short_help = true)]
+    cgroup_root: PathBuf,
+    /// Host name to record under (default: the kernel's hostname)
+    #[arg(long, hide_short_help = true)]
+    host: Option<String>,
+}
+
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration ({e}); try 1s, 500ms, 10m"))?;
+    if d.is_zero() {
+        return Err(format!("'{s}' must be longer than zero"));
+    }
+    Ok(d)
+}
+
+fn parse_tables(names: &[String]) -> Result<Vec<Table>> {
+    let mut tables = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let table: Table = name.parse().map_err(anyhow::Error::msg)?;
+        if table == Table::Labels {
+            bail!("table 'labels' cannot be recorded: labels are simulator ground truth");
+        }
+        if !tables.contains(&table) {
+            tables.push(table);
+        }
+    }
+    if tables.is_empty() {
+        bail!("--tables names no table");
+    }
+    Ok(tables)
+}
+
+pub fn run(args: RecordArgs) -> Result<()> {
+    let tables = parse_tables(&args.tables)?;
+    let config = RecorderConfig {
+        proc_root: args.proc_root.clone(),
+        cgroup_root: args.cgroup_root.clone(),
+        cgroup_scope: args.cgroup_scope.clone(),
+        tables,
+        host: args.host.clone(),
+    };
+    let mut recorder = Recorder::new(&config).context("cannot start the recorder")?;
+    if recorder.methods().is_empty() {
+        let why: Vec<_> = recorder
+            .unavailable()
+            .iter()
+            .map(|(t, r)| format!("{t}: {r}"))
+            .collect();
+        bail!(
+            "none of the requested tables can be recorded here ({})",
+            why.join("; ")
+        );
+    }
+    let mut writer = DatasetWriter::create(
+        &args.out,
+        WriterOptions {
+            host: recorder.host().to_string(),
+            origin: Origin::Recorded,
+            tables: recorder.methods().clone(),
+            segment: args.segment,
+            append: args.append,
+        },
+    )?;
+    writer.set_interval(args.interval);
+    for (table, reason) in recorder.unavailable() {
+        eprintln!("qbranch: warning: table {table} not recorded: {reason}");
+        writer.mark_unavailable(*table, reason.clone())?;
+    }
+    for (table, note) in recorder.notes() {
+        eprintln!("qbranch: warning: {table}: {note}");
+        writer.note(*table, note.clone())?;
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+
+    let progress = progress_bar(args.duration, args.interval);
+    let started = Instant::now();
+    let mut cpu = CpuTimes::default();
+    let mut next_tick = started;
+    let loop_result = (|| -> Result<()> {
+        while !stop.load(Ordering::Relaxed) {
+            let cpu_before = thread_cpu_ns();
+            let frame = recorder.collect(now_ns());
+            writer.write_frame(&frame)?;
+            cpu.add(thread_cpu_ns().saturating_sub(cpu_before));
+            progress.inc(1);
+            progress.set_message(format!(
+                "{} processes, {} cgroups",
+                frame.processes.len(),
+                frame.cgroups.len()
+            ));
+
+            next_tick += args.interval;
+            // A tick slower than the interval skips the missed ticks rather than bursting.
+            next_tick = next_tick.max(Instant::now());
+            if args
+                .duration
+                .is_some_and(|d| next_tick.duration_since(started) >= d)
+            {
+                break;
+            }
+            sleep_until(next_tick, &stop);
+        }
+        Ok(())
+    })();
+    progress.finish_and_clear();
+    // Close segments and the manifest even when the loop failed: nothing half-written.
+    let manifest = writer.finish()?;
+    loop_result?;
+
+    println!(
+        "recorded {} ticks of host '{}' in {:.1} s to {}",
+        recorder.stats().ticks,
+        manifest.host,
+        started.elapsed().as_secs_f64(),
+        args.out.display()
+    );
+    println!(
+        "  {:<12} {:>10} {:>12} {:>9}  method",
+        "table", "rows", "bytes", "segments"
+    );
+    for (name, entry) in &manifest.tables {
+        match entry.status {
+            qb_signals::TableStatus::Recorded => {
+                println!(
+                    "  {:<12} {:>10} {:>12} {:>9}  {}",
+                    name,
+                    entry.rows,
+                    entry.bytes,
+                    entry.segments,
+                    entry.method.as_deref().unwrap_or("-")
+                );
+            }
+            qb_signals::TableStatus::Unavailable => {
+                println!(
+                    "  {:<12} unavailable: {}",
+                    name,
+                    entry.reason.as_deref().unwrap_or("-")
+                );
+            }
+        }
+    }
+    let s = recorder.stats();
+    println!(
+        "  skipped: {} processes vanished mid-read, {} unreadable, {} cgroups vanished, {} system rows failed",
+        s.processes.vanished, s.processes.unreadable, s.cgroups.vanished, s.system_errors
+    );
+    if cpu.ticks > 0 {
+        let mean = cpu.total_ns as f64 / cpu.ticks as f64;
+        println!(
+            "  recorder CPU per tick: mean {:.2} ms, max {:.2} ms ({:.2} % of one core at a {} interval)",
+            mean / 1e6,
+            cpu.max_ns as f64 / 1e6,
+            100.0 * mean / args.interval.as_nanos() as f64,
+            humantime::format_duration(args.interval)
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct CpuTimes {
+    ticks: u64,
+    total_ns: u64,
+    max_ns: u64,
+}
+
+impl CpuTimes {
+    fn add(&mut self, ns: u64) {
+        self.ticks += 1;
+        self.total_ns += ns;
+        self.max_ns = self.max_ns.max(ns);
+    }
+}
+
+/// CPU time of the calling thread: the recorder's own cost, not the wall clock.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Sleeps in short slices so a signal ends the recording promptly.
+fn sleep_until(deadline: Instant, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+    }
+}
+
+fn progress_bar(duration: Option<Duration>, interval: Duration) -> ProgressBar {
+    match duration {
+        Some(d) => {
+            let ticks = (d.as_nanos() / interval.as_nanos()).max(1) as u64;
+            ProgressBar::new(ticks).with_style(
+                ProgressStyle::with_template(
+                    "{spinner} recording [{bar:30}] {pos}/{len} ticks, {msg} ({eta} left)",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            )
+        }
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template(
+                "{spinner} recording: {pos} ticks, {msg} (Ctrl-C to stop)",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    }
+}
