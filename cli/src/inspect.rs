@@ -18,10 +18,10 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs) -> Result<()> {
     let ds = Dataset::open(&args.dir)?;
     let m = ds.manifest();
+    let origin = format!("{:?}", m.origin).to_lowercase();
     println!(
-        "{}: {:?} recording of host '{}', schema v{} ({})",
+        "{}: host '{}', origin {origin}, schema v{} ({})",
         args.dir.display(),
-        m.origin,
         m.host,
         m.schema_version,
         m.schema_hash
@@ -34,38 +34,25 @@ pub fn run(args: InspectArgs) -> Result<()> {
         let Some(entry) = m.table(table) else {
             continue;
         };
+        let reason = entry.reason.as_deref();
         if entry.status == TableStatus::Unavailable {
-            println!(
-                "  {table:<12} unavailable: {}",
-                entry.reason.as_deref().unwrap_or("-")
-            );
+            println!("  {table:<12} unavailable: {}", reason.unwrap_or("-"));
             continue;
         }
-        let segments = ds.segments(table)?;
-        let partial = ds.partial_segments(table)?;
-        let rows = if args.verify {
-            Some(count_rows(&ds, table)?)
+        let mut line = format!("  {table:<12} {} segments, ", ds.segments(table)?.len());
+        if args.verify {
+            line += &format!("{} rows (read back)", count_rows(&ds, table)?);
         } else {
-            None
-        };
-        println!(
-            "  {table:<12} {} segments, {} rows{}{}",
-            segments.len(),
-            rows.map_or_else(
-                || format!("{} (manifest)", entry.rows),
-                |r| format!("{r} (read back)")
-            ),
-            if partial.is_empty() {
-                String::new()
-            } else {
-                format!(", {} unclosed segment(s) ignored", partial.len())
-            },
-            entry
-                .reason
-                .as_deref()
-                .map(|r| format!("; note: {r}"))
-                .unwrap_or_default(),
-        );
+            line += &format!("{} rows (manifest)", entry.rows);
+        }
+        let partial = ds.partial_segments(table)?.len();
+        if partial > 0 {
+            line += &format!(", {partial} unclosed segment(s) ignored");
+        }
+        if let Some(r) = reason {
+            line += &format!("; note: {r}");
+        }
+        println!("{line}");
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ pub use error::{Error, Result};
 pub use frame::{Frame, SignalSource};
 pub use manifest::{Generator, MANIFEST_FILE, Manifest, Origin, State, TableEntry, TableStatus};
 pub use reader::{Dataset, ReplaySource, read_segment};
-pub use row::{COMMON_COLUMNS, ColumnSpec, Row};
+pub use row::{COMMON_COLUMNS, ColumnSpec, PARTITION_COLUMNS, Row};
 pub use schema::{Fnv64, SCHEMA_VERSION, Table, canonical_text, schema_hash};
 pub use tables::*;
 pub use time::utc_date;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, StringArray, TimestampNanosecondArray};
+use arrow::array::{Array, ArrayRef, TimestampNanosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
@@ -21,23 +21,34 @@ pub struct ColumnSpec {
     pub doc: &'static str,
 }
 
-/// The two columns every table starts with.
-pub const COMMON_COLUMNS: [ColumnSpec; 2] = [
-    ColumnSpec {
-        name: "ts_ns",
-        type_name: "timestamp[ns, UTC]",
-        nullable: false,
-        unit: "ns since epoch",
-        source: "recorder clock (CLOCK_REALTIME) or generator",
-        doc: "Event time. Sampled tables share one value per tick.",
-    },
+/// The column every table starts with.
+pub const COMMON_COLUMNS: [ColumnSpec; 1] = [ColumnSpec {
+    name: "ts_ns",
+    type_name: "timestamp[ns, UTC]",
+    nullable: false,
+    unit: "ns since epoch",
+    source: "recorder clock (CLOCK_REALTIME) or generator",
+    doc: "Event time. Sampled tables share one value per tick.",
+}];
+
+/// Hive partition columns: encoded in the directory path (`host=<h>/date=<d>`), not stored
+/// in the files, which is what polars, DuckDB, Spark, DataFusion and pyarrow expect.
+pub const PARTITION_COLUMNS: [ColumnSpec; 2] = [
     ColumnSpec {
         name: "host",
         type_name: "string",
         nullable: false,
         unit: "",
         source: "/proc/sys/kernel/hostname",
-        doc: "Host the row was observed on.",
+        doc: "Host the rows were observed on (also in the footer as qbranch.host).",
+    },
+    ColumnSpec {
+        name: "date",
+        type_name: "date",
+        nullable: false,
+        unit: "YYYY-MM-DD (UTC)",
+        source: "ts_ns of the segment's first row",
+        doc: "Day the segment starts on; a segment never spans midnight.",
     },
 ];
 
@@ -48,35 +59,23 @@ pub trait Row: Sized + Clone + std::fmt::Debug + PartialEq {
     const COLUMNS: &'static [ColumnSpec];
     fn ts_ns(&self) -> i64;
     fn arrow_schema() -> SchemaRef;
-    fn to_batch(rows: &[Self], host: &str) -> Result<RecordBatch, arrow::error::ArrowError>;
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch, arrow::error::ArrowError>;
     /// Rows of a batch; the error names the offending column.
     fn from_batch(batch: &RecordBatch) -> Result<Vec<Self>, String>;
 }
 
 pub(crate) fn schema_of(fields: Vec<Field>) -> SchemaRef {
-    let mut all = vec![
-        Field::new(
-            "ts_ns",
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("host", DataType::Utf8, false),
-    ];
+    let mut all = vec![Field::new(
+        "ts_ns",
+        DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+        false,
+    )];
     all.extend(fields);
     Arc::new(Schema::new(all))
 }
 
-pub(crate) fn common_arrays(
-    ts: impl Iterator<Item = i64>,
-    host: &str,
-    len: usize,
-) -> [ArrayRef; 2] {
-    [
-        Arc::new(TimestampNanosecondArray::from_iter_values(ts).with_timezone("UTC")),
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            host, len,
-        ))),
-    ]
+pub(crate) fn ts_array(ts: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(TimestampNanosecondArray::from_iter_values(ts).with_timezone("UTC"))
 }
 
 pub(crate) fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, String> {
@@ -146,9 +145,9 @@ macro_rules! table {
                 )+])).clone()
             }
 
-            fn to_batch(rows: &[Self], host: &str) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
+            fn to_batch(rows: &[Self]) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
                 let mut columns: Vec<arrow::array::ArrayRef> =
-                    $crate::row::common_arrays(rows.iter().map(|r| r.ts_ns), host, rows.len()).into();
+                    vec![$crate::row::ts_array(rows.iter().map(|r| r.ts_ns))];
                 $( columns.push(<$ty as $crate::cell::Cell>::build(rows.iter().map(|r| &r.$field))); )+
                 arrow::record_batch::RecordBatch::try_new(Self::arrow_schema(), columns)
             }

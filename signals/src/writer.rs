@@ -160,7 +160,7 @@ impl DatasetWriter {
         let Some(first) = rows.first() else {
             return Ok(());
         };
-        let batch = R::to_batch(rows, &self.manifest.host).map_err(|e| Error::BadSegment {
+        let batch = R::to_batch(rows).map_err(|e| Error::BadSegment {
             path: w.dir.clone(),
             message: format!("building {} batch: {e}", R::TABLE),
         })?;

@@ -233,7 +233,7 @@ fn segments_of_another_schema_or_table_are_refused() {
         ts_ns: T0,
         ..SystemRow::default()
     }];
-    let batch = SystemRow::to_batch(&rows, "h").unwrap();
+    let batch = SystemRow::to_batch(&rows).unwrap();
     let write_with = |name: &str, kv: Vec<(&str, &str)>| {
         let path = tmp.path().join(name);
         let props = WriterProperties::builder()
@@ -297,7 +297,7 @@ fn a_column_of_the_wrong_type_is_named() {
         syscall_nr: 39,
         count: 3,
     }];
-    let good = SyscallRow::to_batch(&rows, "h").unwrap();
+    let good = SyscallRow::to_batch(&rows).unwrap();
     let mut fields: Vec<Field> = good
         .schema()
         .fields()
@@ -312,7 +312,7 @@ fn a_column_of_the_wrong_type_is_named() {
     let err = SyscallRow::from_batch(&bad).unwrap_err();
     assert_eq!(err, "column 'count': expected u64, found Float64");
 
-    let missing = good.project(&[0, 1, 2, 3]).unwrap();
+    let missing = good.project(&[0, 1, 2]).unwrap();
     assert_eq!(
         SyscallRow::from_batch(&missing).unwrap_err(),
         "missing column 'count'"

@@ -1,0 +1,383 @@
+//! `qbranch record` and `inspect` end to end, as a user runs them: real /proc and
+//! cgroups of this host, signals, kill -9, bad input, and polars reading the result.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use qb_signals::{Dataset, ProcessRow, SignalSource, State, SystemRow, Table};
+
+fn qbranch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qbranch"))
+        .args(args)
+        .output()
+        .expect("run qbranch")
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_qbranch"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn qbranch")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn out_dir(tmp: &tempfile::TempDir) -> (PathBuf, String) {
+    let dir = tmp.path().join("rec");
+    let s = dir.to_string_lossy().into_owned();
+    (dir, s)
+}
+
+/// Fails with a one-line error naming `needle`, and leaves nothing behind at `dir`.
+fn assert_refused(out: &Output, needle: &str) {
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
+}
+
+#[test]
+fn record_writes_a_complete_recording_that_reads_back_and_replays() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, d) = out_dir(&tmp);
+    let out = qbranch(&[
+        "record",
+        "--out",
+        &d,
+        "--duration",
+        "2s",
+        "--interval",
+        "500ms",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert!(stdout.contains("recorded 4 ticks"), "{stdout}");
+    assert!(stdout.contains("recorder CPU per tick"), "{stdout}");
+
+    let ds = Dataset::open(&dir).unwrap();
+    assert_eq!(ds.manifest().state, State::Complete);
+    assert_eq!(ds.manifest().interval_ms, Some(500));
+    assert_eq!(ds.read_table::<SystemRow>().unwrap().len(), 4);
+    let procs = ds.read_table::<ProcessRow>().unwrap();
+    let me = std::process::id();
+    assert!(
+        procs.iter().any(|p| p.pid == me && p.ppid > 0),
+        "the test process itself is recorded"
+    );
+    assert!(procs.iter().any(|p| p.pid == 1));
+    assert!(ds.partial_segments(Table::Process).unwrap().is_empty());
+
+    let mut replay = ds.replay().unwrap();
+    let mut frames = 0;
+    while let Some(f) = replay.next_frame().unwrap() {
+        assert!(f.system.is_some() && !f.processes.is_empty());
+        frames += 1;
+    }
+    assert_eq!(frames, 4);
+
+    let inspect = qbranch(&["inspect", &d, "--verify"]);
+    let stdout = text(&inspect.stdout);
+    assert!(inspect.status.success(), "{}", text(&inspect.stderr));
+    assert!(
+        stdout.contains("system       1 segments, 4 rows (read back)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn append_adds_segments_to_the_same_recording() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, d) = out_dir(&tmp);
+    for _ in 0..2 {
+        let out = qbranch(&[
+            "record",
+            "--out",
+            &d,
+            "--duration",
+            "1s",
+            "--append",
+            "--tables",
+            "system",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let ds = Dataset::open(&dir).unwrap();
+    assert_eq!(ds.segments(Table::System).unwrap().len(), 2);
+    assert_eq!(ds.read_table::<SystemRow>().unwrap().len(), 2);
+}
+
+#[test]
+fn bad_input_is_refused_with_one_line_and_nothing_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, d) = out_dir(&tmp);
+    let cases: &[(&[&str], &str)] = &[
+        (&["--interval", "0s"], "must be longer than zero"),
+        (&["--interval", "soon"], "'soon' is not a duration"),
+        (&["--duration=-3s"], "is not a duration"),
+        (
+            &["--tables", "system,bogus"],
+            "unknown table 'bogus' (tables: system, process",
+        ),
+        (&["--tables", "labels"], "labels are simulator ground truth"),
+        (&["--tables", ","], "--tables names no table"),
+        (
+            &["--cgroup", "/qbranch-no-such-cgroup"],
+            "cgroup /qbranch-no-such-cgroup not found",
+        ),
+        (
+            &["--proc-root", "/nonexistent-proc"],
+            "/nonexistent-proc/stat",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["record", "--out", &d];
+        if !extra[0].starts_with("--duration") {
+            args.extend(["--duration", "1s"]);
+        }
+        args.extend_from_slice(extra);
+        let out = qbranch(&args);
+        assert_refused(&out, needle);
+        assert!(!dir.exists(), "{extra:?} must not create {}", dir.display());
+        if !needle.contains("duration") && !needle.contains("longer than zero") {
+            assert_eq!(
+                text(&out.stderr).trim().lines().count(),
+                1,
+                "one line: {}",
+                text(&out.stderr)
+            );
+        }
+    }
+
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("precious.txt"), "keep me").unwrap();
+    assert_refused(
+        &qbranch(&["record", "--out", &d, "--duration", "1s"]),
+        "not empty (use --append",
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("precious.txt")).unwrap(),
+        "keep me"
+    );
+    assert_refused(
+        &qbranch(&["record", "--out", &d, "--duration", "1s", "--append"]),
+        "not a qbranch recording",
+    );
+
+    assert_refused(
+        &qbranch(&["record", "--out", "/proc/qbranch-nope", "--duration", "1s"]),
+        "/proc/qbranch-nope",
+    );
+    assert_refused(&qbranch(&["inspect", &d]), "not a qbranch recording");
+}
+
+#[test]
+fn inspect_refuses_another_schema_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, d) = out_dir(&tmp);
+    assert!(
+        qbranch(&[
+            "record",
+            "--out",
+            &d,
+            "--duration",
+            "1s",
+            "--tables",
+            "system"
+        ])
+        .status
+        .success()
+    );
+    let manifest = dir.join("manifest.toml");
+    let text_before = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text_before.replace("schema_version = 1", "schema_version = 2"),
+    )
+    .unwrap();
+    let out = qbranch(&["inspect", &d]);
+    assert_refused(&out, "manifest.toml: schema mismatch: expected schema v1");
+    assert!(text(&out.stderr).contains("found schema v2"));
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn closed_segments(dir: &Path) -> usize {
+    Dataset::open(dir).map_or(0, |ds| ds.segments(Table::System).map_or(0, |s| s.len()))
+}
+
+#[test]
+fn sigterm_and_sigint_close_the_open_segment_cleanly() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, d) = out_dir(&tmp);
+        let child = spawn(&[
+            "record",
+            "--out",
+            &d,
+            "--interval",
+            "100ms",
+            "--tables",
+            "system,process",
+        ]);
+        wait_for("the first rows", Duration::from_secs(30), || {
+            walk_count(&dir, ".partial") >= 2
+        });
+        // SAFETY: kill with a valid pid and signal.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "signal {signal}: {}",
+            text(&out.stderr)
+        );
+        let ds = Dataset::open(&dir).unwrap();
+        assert_eq!(ds.manifest().state, State::Complete);
+        assert!(ds.partial_segments(Table::System).unwrap().is_empty());
+        assert!(!ds.read_table::<SystemRow>().unwrap().is_empty());
+        assert!(ds.read_table::<ProcessRow>().unwrap().len() > 1);
+    }
+}
+
+fn walk_count(dir: &Path, suffix: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                walk_count(&p, suffix)
+            } else {
+                usize::from(p.to_string_lossy().ends_with(suffix))
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn after_kill_9_every_closed_segment_is_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, d) = out_dir(&tmp);
+    let mut child = spawn(&[
+        "record",
+        "--out",
+        &d,
+        "--interval",
+        "100ms",
+        "--segment",
+        "500ms",
+    ]);
+    wait_for("three closed segments", Duration::from_secs(60), || {
+        closed_segments(&dir) >= 3
+    });
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let ds = Dataset::open(&dir).unwrap();
+    assert_eq!(
+        ds.manifest().state,
+        State::InProgress,
+        "the manifest tells the recording did not finish"
+    );
+    let segments = ds.segments(Table::System).unwrap();
+    assert!(segments.len() >= 3);
+    for table in [Table::System, Table::Process, Table::Cgroup] {
+        assert!(ds.partial_segments(table).unwrap().len() <= 1);
+    }
+    let rows = ds.read_table::<SystemRow>().unwrap();
+    assert!(
+        rows.len() >= 3 * 4,
+        "about 5 ticks per 500 ms segment, got {}",
+        rows.len()
+    );
+    assert!(!ds.read_table::<ProcessRow>().unwrap().is_empty());
+
+    let out = qbranch(&["inspect", &d, "--verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("state: InProgress"));
+}
+
+/// polars is the interoperability yardstick: a lazy scan of the hive-partitioned
+/// directory must see every column and row. `scripts/setup` installs it.
+#[test]
+fn polars_reads_a_recording_as_is() {
+    let probe = Command::new("python3")
+        .args(["-c", "import polars"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have python3 with polars (scripts/setup installs it)"
+        );
+        eprintln!("skipped: python3 with polars not installed (run scripts/setup)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, d) = out_dir(&tmp);
+    assert!(
+        qbranch(&[
+            "record",
+            "--out",
+            &d,
+            "--duration",
+            "2s",
+            "--interval",
+            "500ms"
+        ])
+        .status
+        .success()
+    );
+    let ds = Dataset::open(&dir).unwrap();
+    let mut expected = String::new();
+    for table in [Table::System, Table::Process, Table::Cgroup] {
+        let rows = ds.manifest().table(table).unwrap().rows;
+        let columns: Vec<&str> = qb_signals::COMMON_COLUMNS
+            .iter()
+            .chain(table.columns())
+            .map(|c| c.name)
+            .collect();
+        expected.push_str(&format!("{table} {rows} {}\n", columns.join(",")));
+    }
+    let script = r#"
+import sys, polars as pl
+root = sys.argv[1]
+for line in sys.stdin.read().splitlines():
+    table, rows, columns = line.split(" ")
+    lf = pl.scan_parquet(f"{root}/{table}/**/*.parquet", hive_partitioning=True)
+    df = lf.collect()
+    assert df.columns[-2:] == ["host", "date"], df.columns  # hive partitions
+    assert df.columns[:-2] == columns.split(","), (table, df.columns)
+    assert df.height == int(rows), (table, df.height, rows)
+    assert df["host"].n_unique() == 1
+    assert str(df.schema["ts_ns"]).startswith("Datetime(time_unit='ns'"), df.schema["ts_ns"]
+    print(table, df.height)
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script, &d])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(expected.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "polars failed: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 3);
+}
