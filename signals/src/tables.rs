@@ -337,6 +337,8 @@ table! {
         level: Option<String> = ("", "parsed from the line"),
         /// The line without its terminating newline.
         line: String = ("UTF-8, invalid bytes replaced", "tailed file"),
+        /// The line was longer than the tailer's limit and was cut there.
+        truncated: bool = ("", "tailer"),
     }
 }
 

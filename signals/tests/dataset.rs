@@ -64,6 +64,7 @@ fn frame(i: i64) -> Frame {
         pid: None,
         level: Some("info".into()),
         line: format!("line {i}"),
+        truncated: i == 3,
     });
     f
 }
