@@ -43,6 +43,15 @@ pub struct RecordArgs {
     /// Host name to record under (default: the kernel's hostname)
     #[arg(long, hide_short_help = true)]
     host: Option<String>,
+    /// Tail log files matching this glob into the logs table (repeatable; `*`, `?`, `[..]`)
+    #[arg(long = "logs", value_name = "GLOB")]
+    log_globs: Vec<String>,
+    /// Read log files that exist at start from their beginning, not their end
+    #[arg(long)]
+    logs_from_start: bool,
+    /// Never load eBPF: count syscalls by sampling /proc instead
+    #[arg(long, hide_short_help = true)]
+    no_ebpf: bool,
 }
 
 fn positive_duration(s: &str) -> Result<Duration, String> {
@@ -72,13 +81,22 @@ fn parse_tables(names: &[String]) -> Result<Vec<Table>> {
 }
 
 pub fn run(args: RecordArgs) -> Result<()> {
-    let tables = parse_tables(&args.tables)?;
+    let mut tables = parse_tables(&args.tables)?;
+    if !args.log_globs.is_empty() && !tables.contains(&Table::Logs) {
+        tables.push(Table::Logs);
+    }
     let config = RecorderConfig {
         proc_root: args.proc_root.clone(),
         cgroup_root: args.cgroup_root.clone(),
         cgroup_scope: args.cgroup_scope.clone(),
         tables,
         host: args.host.clone(),
+        ebpf: !args.no_ebpf,
+        log_globs: args.log_globs.clone(),
+        tail: qb_recorder::TailConfig {
+            from_start: args.logs_from_start,
+            ..Default::default()
+        },
     };
     let mut recorder = Recorder::new(&config).context("cannot start the recorder")?;
     if recorder.methods().is_empty() {
@@ -149,43 +167,80 @@ pub fn run(args: RecordArgs) -> Result<()> {
         Ok(())
     })();
     progress.finish_and_clear();
+    let problems = recorder.log_problems();
+    if !problems.is_empty() {
+        writer.note(Table::Logs, format!("unreadable: {}", problems.join("; ")))?;
+    }
     // Close segments and the manifest even when the loop failed: nothing half-written.
     let manifest = writer.finish()?;
     loop_result?;
 
+    print_summary(&args, &manifest, &recorder, started.elapsed(), &cpu);
+    Ok(())
+}
+
+fn print_summary(
+    args: &RecordArgs,
+    manifest: &qb_signals::Manifest,
+    recorder: &Recorder,
+    elapsed: Duration,
+    cpu: &CpuTimes,
+) {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let s = recorder.stats();
     println!(
-        "recorded {} ticks of host '{}' in {:.1} s to {}",
-        recorder.stats().ticks,
+        "recorded {} ticks of host '{}' in {secs:.1} s to {}",
+        s.ticks,
         manifest.host,
-        started.elapsed().as_secs_f64(),
         args.out.display()
     );
     println!(
-        "  {:<12} {:>10} {:>12} {:>9}  method",
-        "table", "rows", "bytes", "segments"
+        "  {:<12} {:>10} {:>9} {:>12} {:>9}  method",
+        "table", "rows", "rows/s", "bytes", "segments"
     );
     for (name, entry) in &manifest.tables {
+        let method = entry.method.as_deref().unwrap_or("-");
         match entry.status {
-            qb_signals::TableStatus::Recorded => {
-                println!(
-                    "  {:<12} {:>10} {:>12} {:>9}  {}",
-                    name,
-                    entry.rows,
-                    entry.bytes,
-                    entry.segments,
-                    entry.method.as_deref().unwrap_or("-")
-                );
-            }
-            qb_signals::TableStatus::Unavailable => {
-                println!(
-                    "  {:<12} unavailable: {}",
-                    name,
-                    entry.reason.as_deref().unwrap_or("-")
-                );
-            }
+            qb_signals::TableStatus::Recorded => println!(
+                "  {name:<12} {:>10} {:>9.1} {:>12} {:>9}  {method}",
+                entry.rows,
+                entry.rows as f64 / secs,
+                entry.bytes,
+                entry.segments,
+            ),
+            qb_signals::TableStatus::Unavailable => println!(
+                "  {name:<12} unavailable: {}",
+                entry.reason.as_deref().unwrap_or("-")
+            ),
         }
     }
-    let s = recorder.stats();
+    if s.syscalls.rows > 0 {
+        println!(
+            "  syscalls: {:.0} calls/s observed, {} map read errors",
+            s.syscalls.calls as f64 / secs,
+            s.syscalls.errors
+        );
+    }
+    if manifest.is_recorded(Table::Logs) {
+        let l = s.logs;
+        println!(
+            "  logs: {} lines ({:.0} lines/s, {} bytes) from {} files, {} cut at the length limit, {} unreadable paths, {} truncations without a copy",
+            l.lines,
+            l.lines as f64 / secs,
+            l.bytes,
+            l.files,
+            l.truncated_lines,
+            l.unreadable,
+            l.truncations_without_copy
+        );
+    }
+    if s.connections.rows > 0 {
+        let c = s.connections;
+        println!(
+            "  connections: {} without a visible owner, {} netlink failures (fell back to /proc/net), {} bad lines",
+            c.unowned, c.netlink_failures, c.bad_lines
+        );
+    }
     println!(
         "  skipped: {} processes vanished mid-read, {} unreadable, {} cgroups vanished, {} system rows failed",
         s.processes.vanished, s.processes.unreadable, s.cgroups.vanished, s.system_errors
@@ -200,7 +255,6 @@ pub fn run(args: RecordArgs) -> Result<()> {
             humantime::format_duration(args.interval)
         );
     }
-    Ok(())
 }
 
 #[derive(Debug, Default)]

@@ -1,6 +1,8 @@
 //! `qbranch record` and `inspect` end to end, as a user runs them: real /proc and
 //! cgroups of this host, signals, kill -9, bad input, and polars reading the result.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -380,4 +382,196 @@ for line in sys.stdin.read().splitlines():
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "polars failed: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout).lines().count(), 3);
+}
+
+#[test]
+fn syscalls_come_from_ebpf_or_a_fallback_the_manifest_names() {
+    use qb_signals::SyscallRow;
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, extra) in [("ebpf", None), ("sampled", Some("--no-ebpf"))] {
+        let dir = tmp.path().join(name);
+        let d = dir.to_string_lossy().into_owned();
+        let mut args = vec![
+            "record",
+            "--out",
+            &d,
+            "--duration",
+            "2s",
+            "--interval",
+            "500ms",
+            "--tables",
+            "syscalls",
+        ];
+        args.extend(extra);
+        let out = qbranch(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let ds = Dataset::open(&dir).unwrap();
+        let entry = ds.manifest().table(Table::Syscalls).unwrap().clone();
+        let method = entry.method.unwrap();
+        let rows = ds.read_table::<SyscallRow>().unwrap();
+        if extra.is_some() {
+            assert!(
+                method.starts_with("sampling") && method.contains("eBPF not requested"),
+                "{method}"
+            );
+            assert!(
+                entry.reason.unwrap().contains("sampling"),
+                "the degradation is stated"
+            );
+        } else if method.starts_with("eBPF") {
+            // The recorder itself reads /proc every tick: its own syscalls are counted.
+            assert!(
+                rows.iter().map(|r| r.count).sum::<u64>() > 100,
+                "{} rows",
+                rows.len()
+            );
+        } else {
+            assert!(
+                std::env::var_os("QB_REQUIRE_BPF").is_none(),
+                "eBPF required but: {method}"
+            );
+            eprintln!("eBPF unavailable here: {method}");
+        }
+        assert!(rows.iter().all(|r| r.count > 0));
+    }
+}
+
+#[test]
+fn connections_are_recorded_with_their_owner() {
+    use qb_signals::ConnectionRow;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = u32::from(listener.local_addr().unwrap().port());
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, d) = out_dir(&tmp);
+    let out = qbranch(&[
+        "record",
+        "--out",
+        &d,
+        "--duration",
+        "1s",
+        "--tables",
+        "connections",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ds = Dataset::open(&dir).unwrap();
+    let method = ds
+        .manifest()
+        .table(Table::Connections)
+        .unwrap()
+        .method
+        .clone()
+        .unwrap();
+    assert!(
+        method == "netlink inet_diag" || method.contains("fallback"),
+        "{method}"
+    );
+    let rows = ds.read_table::<ConnectionRow>().unwrap();
+    let ours = rows
+        .iter()
+        .find(|r| r.local_port == port)
+        .expect("our listener is recorded");
+    assert_eq!(ours.state, "LISTEN");
+    assert_eq!(ours.pid, Some(std::process::id()));
+    assert_eq!(ours.local_addr, "127.0.0.1");
+}
+
+#[test]
+fn log_lines_written_during_a_recording_are_recorded_once_with_levels() {
+    use qb_signals::LogRow;
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, d) = out_dir(&tmp);
+    let log = tmp.path().join("app.log");
+    std::fs::write(&log, "old line before the recording\n").unwrap();
+    let glob = tmp.path().join("*.log").to_string_lossy().into_owned();
+    let child = spawn(&[
+        "record",
+        "--out",
+        &d,
+        "--interval",
+        "100ms",
+        "--tables",
+        "system",
+        "--logs",
+        &glob,
+    ]);
+    wait_for("the recording to start", Duration::from_secs(30), || {
+        walk_count(&dir, ".partial") >= 1
+    });
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        for i in 0..50 {
+            let level = if i % 10 == 0 { "ERROR" } else { "INFO" };
+            writeln!(f, "2026-11-26T00:00:00Z {level} request {i} done").unwrap();
+        }
+    }
+    wait_for("the lines to be tailed", Duration::from_secs(30), || {
+        walk_count(&dir.join("logs"), ".partial") >= 1
+    });
+    // SAFETY: kill with a valid pid and signal.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("logs: 50 lines"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let rows = Dataset::open(&dir).unwrap().read_table::<LogRow>().unwrap();
+    let lines: Vec<&str> = rows.iter().map(|r| r.line.as_str()).collect();
+    let expected: Vec<String> = (0..50)
+        .map(|i| {
+            format!(
+                "2026-11-26T00:00:00Z {} request {i} done",
+                if i % 10 == 0 { "ERROR" } else { "INFO" }
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines, expected,
+        "every new line exactly once, none from before the start"
+    );
+    assert!(rows.iter().all(|r| r.source == log.to_string_lossy()));
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.level.as_deref() == Some("error"))
+            .count(),
+        5
+    );
+    assert_eq!(
+        rows[0].offset,
+        "old line before the recording\n".len() as u64
+    );
+}
+
+#[test]
+fn the_logs_table_needs_a_glob_and_bad_globs_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, d) = out_dir(&tmp);
+    assert_refused(
+        &qbranch(&[
+            "record",
+            "--out",
+            &d,
+            "--duration",
+            "1s",
+            "--tables",
+            "logs",
+        ]),
+        "needs at least one --logs GLOB",
+    );
+    assert_refused(
+        &qbranch(&[
+            "record",
+            "--out",
+            &d,
+            "--duration",
+            "1s",
+            "--logs",
+            "/var/log/**/x",
+        ]),
+        "log glob '/var/log/**/x'",
+    );
+    assert!(!dir.exists());
 }

@@ -8,6 +8,8 @@
 //! builds rows and encodes them into an open Parquet segment. `full_tick` adds the
 //! system and cgroup tables. The ratio process_tick / floor is the recorder's overhead.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::io::Read;
 use std::process::{Child, Command, Stdio};

@@ -6,10 +6,13 @@
 //! counted; missing kernel features degrade a table or its columns with a stated reason.
 
 pub mod cgroup;
+pub mod connections;
 pub mod container;
 mod fsread;
+pub mod logs;
 pub mod parse;
 pub mod process;
+pub mod syscalls;
 pub mod system;
 
 use std::collections::BTreeMap;
@@ -19,7 +22,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use qb_signals::{Frame, SignalSource, Table};
 
 pub use cgroup::{CgroupCollector, CgroupLayout, CgroupStats};
+pub use connections::{ConnStats, ConnectionCollector};
+pub use logs::{LogTailer, TailConfig, TailStats};
 pub use process::{ProcessCollector, ProcessStats};
+pub use syscalls::{SyscallCollector, SyscallStats};
 pub use system::SystemCollector;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +40,10 @@ pub enum Error {
     Parse { path: PathBuf, what: String },
     #[error(transparent)]
     Cgroup(#[from] cgroup::CgroupError),
+    #[error(transparent)]
+    Logs(#[from] logs::LogError),
+    #[error("the logs table needs at least one --logs GLOB")]
+    NoLogGlobs,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -44,8 +54,13 @@ impl From<Error> for qb_signals::Error {
     }
 }
 
-/// Tables this recorder has a live source for.
-pub const LIVE_TABLES: [Table; 3] = [Table::System, Table::Process, Table::Cgroup];
+/// Tables recorded by default (syscalls need privileges, logs need globs).
+pub const LIVE_TABLES: [Table; 4] = [
+    Table::System,
+    Table::Process,
+    Table::Cgroup,
+    Table::Connections,
+];
 
 #[derive(Debug, Clone)]
 pub struct RecorderConfig {
@@ -58,6 +73,11 @@ pub struct RecorderConfig {
     pub tables: Vec<Table>,
     /// Host name written with every row; read from `<proc>/sys/kernel/hostname` if unset.
     pub host: Option<String>,
+    /// Count syscalls with eBPF when possible; false forces the /proc sampling fallback.
+    pub ebpf: bool,
+    /// Log files to tail (globs), for the `logs` table.
+    pub log_globs: Vec<String>,
+    pub tail: TailConfig,
 }
 
 impl Default for RecorderConfig {
@@ -68,6 +88,9 @@ impl Default for RecorderConfig {
             cgroup_scope: None,
             tables: LIVE_TABLES.to_vec(),
             host: None,
+            ebpf: true,
+            log_globs: Vec::new(),
+            tail: TailConfig::default(),
         }
     }
 }
@@ -78,6 +101,10 @@ pub struct RecorderStats {
     pub ticks: u64,
     pub processes: ProcessStats,
     pub cgroups: CgroupStats,
+    pub syscalls: SyscallStats,
+    pub connections: ConnStats,
+    /// Log lines, bytes, cut lines and unrecoverable truncations, summed over ticks.
+    pub logs: TailStats,
     /// Ticks whose system row could not be read.
     pub system_errors: u64,
 }
@@ -88,6 +115,9 @@ pub struct Recorder {
     system: Option<SystemCollector>,
     process: Option<ProcessCollector>,
     cgroup: Option<CgroupCollector>,
+    syscalls: Option<SyscallCollector>,
+    connections: Option<ConnectionCollector>,
+    logs: Option<LogTailer>,
     methods: BTreeMap<Table, String>,
     unavailable: BTreeMap<Table, String>,
     notes: BTreeMap<Table, String>,
@@ -109,6 +139,9 @@ impl Recorder {
             system: None,
             process: None,
             cgroup: None,
+            syscalls: None,
+            connections: None,
+            logs: None,
             methods: BTreeMap::new(),
             unavailable: BTreeMap::new(),
             notes: BTreeMap::new(),
@@ -144,9 +177,29 @@ impl Recorder {
                         }
                     }
                 }
-                Table::Syscalls | Table::Connections | Table::Logs => {
-                    r.unavailable
-                        .insert(table, "no live source in this build yet".into());
+                Table::Syscalls => {
+                    let c = SyscallCollector::new(proc_root, !config.ebpf);
+                    if !c.is_exact() {
+                        r.notes.insert(table, c.method().to_string());
+                    }
+                    r.methods.insert(table, c.method().to_string());
+                    r.syscalls = Some(c);
+                }
+                Table::Connections => {
+                    let c = ConnectionCollector::new(proc_root);
+                    if c.method().contains("fallback") {
+                        r.notes.insert(table, c.method().to_string());
+                    }
+                    r.methods.insert(table, c.method().to_string());
+                    r.connections = Some(c);
+                }
+                Table::Logs => {
+                    if config.log_globs.is_empty() {
+                        return Err(Error::NoLogGlobs);
+                    }
+                    r.logs = Some(LogTailer::new(&config.log_globs, config.tail.clone())?);
+                    r.methods
+                        .insert(table, format!("tailing {}", config.log_globs.join(", ")));
                 }
                 Table::Labels => {
                     r.unavailable.insert(
@@ -176,6 +229,14 @@ impl Recorder {
     /// Recorded tables with degraded columns, with the reason.
     pub fn notes(&self) -> &BTreeMap<Table, String> {
         &self.notes
+    }
+
+    /// Log paths that matched but could not be read, with the reason.
+    pub fn log_problems(&self) -> Vec<String> {
+        self.logs
+            .as_ref()
+            .map(LogTailer::problems)
+            .unwrap_or_default()
     }
 
     pub fn stats(&self) -> RecorderStats {
@@ -209,6 +270,24 @@ impl Recorder {
             let s = c.collect(ts_ns, &mut frame.cgroups);
             self.stats.cgroups.rows += s.rows;
             self.stats.cgroups.vanished += s.vanished;
+        }
+        if let Some(c) = &mut self.syscalls {
+            let s = c.collect(ts_ns, &mut frame.syscalls);
+            self.stats.syscalls.rows += s.rows;
+            self.stats.syscalls.calls += s.calls;
+            self.stats.syscalls.errors += s.errors;
+        }
+        if let Some(c) = &mut self.connections {
+            self.stats.connections += c.collect(ts_ns, &mut frame.connections);
+        }
+        if let Some(t) = &mut self.logs {
+            let s = t.poll(ts_ns, &mut frame.logs);
+            let total = &mut self.stats.logs;
+            total.lines += s.lines;
+            total.bytes += s.bytes;
+            total.truncated_lines += s.truncated_lines;
+            total.truncations_without_copy += s.truncations_without_copy;
+            (total.files, total.unreadable) = (s.files, s.unreadable);
         }
         frame
     }

@@ -2,6 +2,8 @@
 //! (as oomd tests its cgroup code): every parser, both cgroup versions, hybrid mode,
 //! scopes, and entries that vanish or are garbage.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs;
 use std::path::Path;
 
@@ -132,7 +134,8 @@ fn config(proc_root: &Path, cgroup_root: &Path, tables: &[Table]) -> RecorderCon
         cgroup_root: cgroup_root.into(),
         cgroup_scope: None,
         tables: tables.to_vec(),
-        host: None,
+        ebpf: false,
+        ..RecorderConfig::default()
     }
 }
 

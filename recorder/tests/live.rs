@@ -2,6 +2,8 @@
 //! for the test (v1 in a hybrid hierarchy as in CI, or v2). Skips with a reason where
 //! the host cannot do it (not Linux root, no memory cgroup).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 

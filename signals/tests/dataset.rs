@@ -1,6 +1,8 @@
 //! Dataset writer and reader: round trips, rolling segments, hive layout, and refusal
 //! of everything that is not a dataset of this schema.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
