@@ -26,7 +26,7 @@ pub struct SyscallCount {
 
 #[cfg(qb_bpf_object)]
 mod loaded {
-    use aya::maps::{HashMap as BpfHashMap, MapData};
+    use aya::maps::{MapData, PerCpuHashMap};
     use aya::programs::RawTracePoint;
     use aya::{Ebpf, Pod, include_bytes_aligned};
 
@@ -46,7 +46,7 @@ mod loaded {
     pub struct Probe {
         // Dropping the Ebpf detaches the program: keep it alive with the map.
         _ebpf: Ebpf,
-        pub map: BpfHashMap<MapData, Key, u64>,
+        pub map: PerCpuHashMap<MapData, Key, u64>,
     }
 
     pub fn load() -> Result<Probe, BpfError> {
@@ -62,7 +62,7 @@ mod loaded {
         let map = ebpf
             .take_map("SYSCALL_COUNTS")
             .ok_or_else(|| BpfError::Load("map SYSCALL_COUNTS missing from object".into()))?;
-        let map = BpfHashMap::try_from(map).map_err(|e| load(&e))?;
+        let map = PerCpuHashMap::try_from(map).map_err(|e| load(&e))?;
         Ok(Probe { _ebpf: ebpf, map })
     }
 }
@@ -110,8 +110,8 @@ impl SyscallCounter {
             let start = out.len();
             let mut current = HashMap::with_capacity(self.previous.len());
             for entry in self.probe.map.iter() {
-                let (key, total) = entry.map_err(|e| BpfError::Map(e.to_string()))?;
-                current.insert((key.pid, key.id), total);
+                let (key, per_cpu) = entry.map_err(|e| BpfError::Map(e.to_string()))?;
+                current.insert((key.pid, key.id), per_cpu.iter().sum::<u64>());
             }
             for (&(pid, syscall_nr), &total) in &current {
                 let before = self.previous.get(&(pid, syscall_nr)).copied().unwrap_or(0);

@@ -430,6 +430,10 @@ fn syscalls_come_from_ebpf_or_a_fallback_the_manifest_names() {
                 std::env::var_os("QB_REQUIRE_BPF").is_none(),
                 "eBPF required but: {method}"
             );
+            assert!(
+                method.starts_with("sampling"),
+                "the fallback is named: {method}"
+            );
             eprintln!("eBPF unavailable here: {method}");
         }
         assert!(rows.iter().all(|r| r.count > 0));

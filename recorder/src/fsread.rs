@@ -21,3 +21,17 @@ pub fn vanished(e: &io::Error) -> bool {
 pub fn denied(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::PermissionDenied
 }
+
+/// The path is a mounted procfs (not a fake tree in a temp dir): only then do
+/// procfs-specific shortcuts apply and live kernel interfaces describe the same processes.
+pub fn is_procfs(path: &Path) -> bool {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs is plain data, so all-zero is a valid value.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a NUL-terminated path and buf a writable statfs, both live for the call.
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut buf) };
+    rc == 0 && buf.f_type as i64 == PROC_SUPER_MAGIC
+}

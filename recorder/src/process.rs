@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use qb_signals::{Fnv64, ProcessRow};
 
 use crate::container::container_id;
-use crate::fsread::{denied, read_into, vanished};
+use crate::fsread::{denied, is_procfs, read_into, vanished};
 use crate::parse::{current_syscall, first_number, for_each_kv, pid_stat};
 
 const PF_KTHREAD: u64 = 0x0020_0000;
@@ -244,17 +244,6 @@ impl ProcessCollector {
         self.identities.insert(pid, identity);
         hash
     }
-}
-
-fn is_procfs(path: &Path) -> bool {
-    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
-        return false;
-    };
-    // SAFETY: c is a valid NUL-terminated path and buf a writable statfs.
-    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statfs(c.as_ptr(), &mut buf) };
-    rc == 0 && buf.f_type as i64 == PROC_SUPER_MAGIC
 }
 
 fn apply_status(text: &str, row: &mut ProcessRow) {

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use qb_signals::ConnectionRow;
 
-use crate::fsread::{read_into, vanished};
+use crate::fsread::{is_procfs, read_into, vanished};
 use netlink::DiagSocket;
 pub use procnet::parse_proc_net_tcp;
 
@@ -342,18 +342,6 @@ fn state_name(state: u8) -> String {
         n => return format!("UNKNOWN_{n}"),
     };
     name.into()
-}
-
-fn is_procfs(path: &Path) -> bool {
-    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
-        return false;
-    };
-    // SAFETY: statfs is plain data, so all-zero is a valid value.
-    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c is a NUL-terminated path and buf a writable statfs, both live for the call.
-    let rc = unsafe { libc::statfs(c.as_ptr(), &mut buf) };
-    rc == 0 && buf.f_type as i64 == PROC_SUPER_MAGIC
 }
 
 #[cfg(test)]
