@@ -3,6 +3,7 @@
 
 mod inspect;
 mod record;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,8 @@ struct Cli {
 enum Command {
     /// Record this host's signals to a Parquet dataset directory
     Record(record::RecordArgs),
+    /// Generate a seeded synthetic dataset with ground-truth labels
+    Simulate(simulate::SimulateArgs),
     /// Summarise a recording; with --verify, read every segment back
     Inspect(inspect::InspectArgs),
     /// Print the canonical signal schema (every table and column, with unit and source)
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Record(args) => record::run(args),
+        Command::Simulate(args) => simulate::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Schema => {
             print!("{}", qb_signals::canonical_text());

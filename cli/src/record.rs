@@ -54,7 +54,7 @@ pub struct RecordArgs {
     no_ebpf: bool,
 }
 
-fn positive_duration(s: &str) -> Result<Duration, String> {
+pub fn positive_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s)
         .map_err(|e| format!("'{s}' is not a duration ({e}); try 1s, 500ms, 10m"))?;
     if d.is_zero() {

@@ -579,3 +579,45 @@ fn the_logs_table_needs_a_glob_and_bad_globs_are_named() {
     );
     assert!(!dir.exists());
 }
+
+#[test]
+fn simulate_writes_a_labelled_dataset_and_refuses_unknown_kinds() {
+    use qb_signals::{LabelRow, Origin};
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, d) = out_dir(&tmp);
+    let out = qbranch(&[
+        "simulate",
+        "memory",
+        "--kind",
+        "linear_leak",
+        "--seed",
+        "3",
+        "--duration",
+        "10m",
+        "--out",
+        &d,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("1 label(s)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let ds = Dataset::open(&dir).unwrap();
+    assert_eq!(ds.manifest().origin, Origin::Simulated);
+    assert_eq!(
+        ds.manifest().generator.as_ref().unwrap().name,
+        "memory/linear_leak"
+    );
+    assert_eq!(ds.read_table::<LabelRow>().unwrap()[0].kind, "memory_leak");
+
+    let other = tmp.path().join("other").to_string_lossy().into_owned();
+    assert_refused(
+        &qbranch(&["simulate", "memory", "--kind", "slow_leak", "--out", &other]),
+        "unknown memory kind 'slow_leak'",
+    );
+    assert_refused(
+        &qbranch(&["simulate", "memory", "--kind", "linear_leak", "--out", &d]),
+        "not empty",
+    );
+}
