@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use qb_simulator::MemoryKind;
+use qb_simulator::{MemoryKind, StuckKind};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -17,15 +17,23 @@ pub struct SimulateArgs {
 enum Family {
     /// Memory leaks that end in an OOM kill, and hard negatives that look like them
     Memory(MemoryArgs),
+    /// Deadlocked, livelocked, D-state and pool-exhausted servers, and hard negatives
+    Stuck(StuckArgs),
 }
 
 #[derive(Debug, Args)]
-struct MemoryArgs {
+struct StuckArgs {
     /// Scenario kind
-    #[arg(long, value_parser = |s: &str| s.parse::<MemoryKind>().map_err(|e| e.to_string()),
-          long_help = "Scenario kind: linear_leak, accelerating_leak, gc_sawtooth_leak, cache_eviction_leak \
-                       (positives); burst_then_free, stable_sawtooth, high_flat_cache, plateau_growth (negatives)")]
-    kind: MemoryKind,
+    #[arg(long, value_parser = |s: &str| s.parse::<StuckKind>().map_err(|e| e.to_string()),
+          long_help = "Scenario kind: deadlock, livelock, dstate_hang, pool_exhaustion (positives); \
+                       idle_server, gc_pause, busy_worker, batch_sleeper (negatives)")]
+    kind: StuckKind,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Args)]
+struct Common {
     /// Seed: the same seed gives a byte-identical dataset
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -40,20 +48,39 @@ struct MemoryArgs {
     out: PathBuf,
 }
 
+#[derive(Debug, Args)]
+struct MemoryArgs {
+    /// Scenario kind
+    #[arg(long, value_parser = |s: &str| s.parse::<MemoryKind>().map_err(|e| e.to_string()),
+          long_help = "Scenario kind: linear_leak, accelerating_leak, gc_sawtooth_leak, cache_eviction_leak \
+                       (positives); burst_then_free, stable_sawtooth, high_flat_cache, plateau_growth (negatives)")]
+    kind: MemoryKind,
+    #[command(flatten)]
+    common: Common,
+}
+
 pub fn run(args: SimulateArgs) -> Result<()> {
-    match args.family {
+    let (name, c, manifest) = match args.family {
         Family::Memory(a) => {
-            let m = qb_simulator::write_memory(&a.out, a.kind, a.seed, a.duration, a.interval)?;
-            let labels = m.table(qb_signals::Table::Labels).map_or(0, |t| t.rows);
-            let rows: u64 = m.tables.values().map(|t| t.rows).sum();
-            println!(
-                "simulated memory/{} seed {} over {} into {}: {rows} rows, {labels} label(s)",
-                a.kind,
-                a.seed,
-                humantime::format_duration(a.duration),
-                a.out.display()
-            );
+            let c = a.common;
+            let m = qb_simulator::write_memory(&c.out, a.kind, c.seed, c.duration, c.interval)?;
+            (format!("memory/{}", a.kind), c, m)
         }
-    }
+        Family::Stuck(a) => {
+            let c = a.common;
+            let m = qb_simulator::write_stuck(&c.out, a.kind, c.seed, c.duration, c.interval)?;
+            (format!("stuck/{}", a.kind), c, m)
+        }
+    };
+    let labels = manifest
+        .table(qb_signals::Table::Labels)
+        .map_or(0, |t| t.rows);
+    let rows: u64 = manifest.tables.values().map(|t| t.rows).sum();
+    println!(
+        "simulated {name} seed {} over {} into {}: {rows} rows, {labels} label(s)",
+        c.seed,
+        humantime::format_duration(c.duration),
+        c.out.display()
+    );
     Ok(())
 }

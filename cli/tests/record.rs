@@ -621,3 +621,32 @@ fn simulate_writes_a_labelled_dataset_and_refuses_unknown_kinds() {
         "not empty",
     );
 }
+
+#[test]
+fn simulate_stuck_writes_syscalls_and_connections_with_a_label() {
+    use qb_signals::{ConnectionRow, LabelRow, SyscallRow};
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, d) = out_dir(&tmp);
+    let out = qbranch(&[
+        "simulate",
+        "stuck",
+        "--kind",
+        "deadlock",
+        "--seed",
+        "2",
+        "--duration",
+        "5m",
+        "--out",
+        &d,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ds = Dataset::open(&dir).unwrap();
+    assert_eq!(ds.read_table::<LabelRow>().unwrap()[0].kind, "stuck");
+    assert!(!ds.read_table::<SyscallRow>().unwrap().is_empty());
+    assert!(
+        ds.read_table::<ConnectionRow>()
+            .unwrap()
+            .iter()
+            .any(|c| c.state == "LISTEN")
+    );
+}

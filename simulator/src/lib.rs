@@ -2,17 +2,20 @@
 //! schema, plus a separate ground-truth `labels` stream. The same seed gives the same
 //! frames, labels and Parquet bytes.
 //!
-//! Families so far: memory (leaks ending in OOM kills and their hard negatives).
+//! Families so far: memory (leaks ending in OOM kills) and stuck processes (deadlock,
+//! livelock, D state, pool exhaustion), each with hard negatives.
 
 pub mod memory;
 pub mod rng;
+pub mod stuck;
 
 use std::path::Path;
 use std::time::Duration;
 
-use qb_signals::{DatasetWriter, Manifest, Origin, SignalSource, Table, WriterOptions};
+use qb_signals::{DatasetWriter, LabelRow, Manifest, Origin, SignalSource, Table, WriterOptions};
 
 pub use memory::{MemoryGenerator, MemoryKind};
+pub use stuck::{StuckGenerator, StuckKind};
 
 /// Virtual time of every generated dataset starts here (2026-01-01T00:00:00Z), so
 /// datasets are byte-stable whatever the wall clock says.
@@ -32,21 +35,45 @@ pub enum SimError {
     Signals(#[from] qb_signals::Error),
 }
 
-/// Runs a memory generator to the end and writes its frames and labels as a dataset.
-pub fn write_memory(
-    dir: &Path,
-    kind: MemoryKind,
-    seed: u64,
-    duration: Duration,
-    interval: Duration,
-) -> Result<Manifest, SimError> {
+/// A generator: frames in virtual time, plus the labels it collected on the way
+/// (complete once `next_frame` returned `None`).
+pub trait Generator: SignalSource {
+    fn labels(&self) -> &[LabelRow];
+}
+
+impl Generator for MemoryGenerator {
+    fn labels(&self) -> &[LabelRow] {
+        MemoryGenerator::labels(self)
+    }
+}
+
+impl Generator for StuckGenerator {
+    fn labels(&self) -> &[LabelRow] {
+        StuckGenerator::labels(self)
+    }
+}
+
+/// Ticks of `interval` in `duration`, or an error for a zero interval.
+fn ticks(duration: Duration, interval: Duration) -> Result<(i64, i64), SimError> {
     let interval_ns = i64::try_from(interval.as_nanos()).unwrap_or(i64::MAX);
     if interval_ns == 0 {
         return Err(SimError::OutOfRange("the interval must be positive".into()));
     }
-    let ticks = i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX) / interval_ns;
-    let mut generator = MemoryGenerator::new(kind, seed, ticks, interval_ns)?;
-    let tables = [Table::System, Table::Process, Table::Cgroup, Table::Labels];
+    Ok((
+        i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX) / interval_ns,
+        interval_ns,
+    ))
+}
+
+/// Runs a generator to the end and writes its frames and labels as a dataset.
+pub fn write_dataset(
+    dir: &Path,
+    name: &str,
+    seed: u64,
+    interval: Duration,
+    tables: &[Table],
+    generator: &mut dyn Generator,
+) -> Result<Manifest, SimError> {
     let mut writer = DatasetWriter::create(
         dir,
         WriterOptions {
@@ -54,17 +81,65 @@ pub fn write_memory(
             origin: Origin::Simulated,
             tables: tables
                 .iter()
-                .map(|t| (*t, format!("qb-simulator memory/{kind}")))
+                .map(|t| (*t, format!("qb-simulator {name}")))
                 .collect(),
             segment: qb_signals::DEFAULT_SEGMENT,
             append: false,
         },
     )?;
     writer.set_interval(interval);
-    writer.set_generator(format!("memory/{kind}"), seed);
+    writer.set_generator(name, seed);
     while let Some(frame) = generator.next_frame()? {
         writer.write_frame(&frame)?;
     }
     writer.write_rows(generator.labels())?;
     Ok(writer.finish()?)
+}
+
+/// A memory episode as a dataset (system, process, cgroup, labels).
+pub fn write_memory(
+    dir: &Path,
+    kind: MemoryKind,
+    seed: u64,
+    duration: Duration,
+    interval: Duration,
+) -> Result<Manifest, SimError> {
+    let (n, interval_ns) = ticks(duration, interval)?;
+    let mut generator = MemoryGenerator::new(kind, seed, n, interval_ns)?;
+    let tables = [Table::System, Table::Process, Table::Cgroup, Table::Labels];
+    write_dataset(
+        dir,
+        &format!("memory/{kind}"),
+        seed,
+        interval,
+        &tables,
+        &mut generator,
+    )
+}
+
+/// A stuck-process episode as a dataset (system, process, syscalls, connections, labels).
+pub fn write_stuck(
+    dir: &Path,
+    kind: StuckKind,
+    seed: u64,
+    duration: Duration,
+    interval: Duration,
+) -> Result<Manifest, SimError> {
+    let (n, interval_ns) = ticks(duration, interval)?;
+    let mut generator = StuckGenerator::new(kind, seed, n, interval_ns)?;
+    let tables = [
+        Table::System,
+        Table::Process,
+        Table::Syscalls,
+        Table::Connections,
+        Table::Labels,
+    ];
+    write_dataset(
+        dir,
+        &format!("stuck/{kind}"),
+        seed,
+        interval,
+        &tables,
+        &mut generator,
+    )
 }

@@ -1,0 +1,578 @@
+//! The stuck-process family: a server process that deadlocks, livelocks, hangs in D
+//! state or exhausts its thread pool, and hard negatives that share one symptom each
+//! (an idle server, a GC pause, a busy worker, a sleeping batch job). Java-, Python- and
+//! Go-like runtimes differ in threads and syscall mix, so no single artefact gives the
+//! answer away. Alongside: a few healthy background processes.
+//!
+//! Each run carries one label on the target pid: `stuck` from onset on (open-ended) for
+//! positives, `stuck_negative` over the episode for negatives.
+
+use std::fmt;
+use std::str::FromStr;
+
+use qb_signals::{ConnectionRow, Frame, LabelRow, ProcessRow, SignalSource, SyscallRow, SystemRow};
+
+use crate::rng::Rng;
+use crate::{START_NS, SimError};
+
+// x86_64 syscall numbers.
+const READ: u32 = 0;
+const WRITE: u32 = 1;
+const SENDTO: u32 = 44;
+const RECVFROM: u32 = 45;
+const FUTEX: u32 = 202;
+const CLOCK_NANOSLEEP: u32 = 230;
+const EPOLL_WAIT: u32 = 232;
+const ACCEPT4: u32 = 288;
+const FSYNC: u32 = 74;
+const MMAP: u32 = 9;
+
+const HZ: f64 = 100.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StuckKind {
+    Deadlock,
+    Livelock,
+    DStateHang,
+    PoolExhaustion,
+    IdleServer,
+    GcPause,
+    BusyWorker,
+    BatchSleeper,
+}
+
+impl StuckKind {
+    pub const ALL: [StuckKind; 8] = [
+        StuckKind::Deadlock,
+        StuckKind::Livelock,
+        StuckKind::DStateHang,
+        StuckKind::PoolExhaustion,
+        StuckKind::IdleServer,
+        StuckKind::GcPause,
+        StuckKind::BusyWorker,
+        StuckKind::BatchSleeper,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StuckKind::Deadlock => "deadlock",
+            StuckKind::Livelock => "livelock",
+            StuckKind::DStateHang => "dstate_hang",
+            StuckKind::PoolExhaustion => "pool_exhaustion",
+            StuckKind::IdleServer => "idle_server",
+            StuckKind::GcPause => "gc_pause",
+            StuckKind::BusyWorker => "busy_worker",
+            StuckKind::BatchSleeper => "batch_sleeper",
+        }
+    }
+
+    pub fn is_stuck(self) -> bool {
+        matches!(
+            self,
+            StuckKind::Deadlock
+                | StuckKind::Livelock
+                | StuckKind::DStateHang
+                | StuckKind::PoolExhaustion
+        )
+    }
+}
+
+impl fmt::Display for StuckKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl FromStr for StuckKind {
+    type Err = SimError;
+    fn from_str(s: &str) -> Result<Self, SimError> {
+        StuckKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| SimError::UnknownKind {
+                family: "stuck",
+                kind: s.into(),
+                known: StuckKind::ALL
+                    .iter()
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+/// Runtime flavour: thread count and the syscall a healthy idle worker waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Runtime {
+    Java,
+    Python,
+    Go,
+}
+
+impl Runtime {
+    fn name(self) -> &'static str {
+        match self {
+            Runtime::Java => "java",
+            Runtime::Python => "python",
+            Runtime::Go => "go",
+        }
+    }
+    fn comm(self) -> &'static str {
+        match self {
+            Runtime::Java => "java",
+            Runtime::Python => "python3",
+            Runtime::Go => "server",
+        }
+    }
+    /// Healthy per-request syscalls: (nr, count per request).
+    fn request_mix(self) -> &'static [(u32, f64)] {
+        match self {
+            Runtime::Java => &[
+                (FUTEX, 6.0),
+                (EPOLL_WAIT, 1.0),
+                (RECVFROM, 1.0),
+                (SENDTO, 1.0),
+                (READ, 0.5),
+            ],
+            Runtime::Python => &[
+                (READ, 2.0),
+                (WRITE, 1.0),
+                (EPOLL_WAIT, 1.0),
+                (RECVFROM, 1.0),
+                (SENDTO, 1.0),
+            ],
+            Runtime::Go => &[
+                (FUTEX, 2.0),
+                (281, 1.0),
+                (READ, 1.0),
+                (WRITE, 1.0),
+                (CLOCK_NANOSLEEP, 0.3),
+            ],
+        }
+    }
+}
+
+/// Generates one stuck-process episode, tick by tick, in virtual time.
+#[derive(Debug)]
+pub struct StuckGenerator {
+    kind: StuckKind,
+    runtime: Runtime,
+    host: String,
+    rng: Rng,
+    tick: i64,
+    ticks: i64,
+    interval_s: f64,
+    onset: i64,
+    episode_len: i64,
+    pid: u32,
+    threads: u32,
+    rate: f64,
+    backlog_limit: u32,
+    clients: u32,
+    // Cumulative counters of the target.
+    utime: f64,
+    stime: f64,
+    vol_ctxt: f64,
+    invol_ctxt: f64,
+    rchar: f64,
+    wchar: f64,
+    syscr: f64,
+    syscw: f64,
+    read_bytes: f64,
+    backlog: f64,
+    unread: f64,
+    labels: Vec<LabelRow>,
+}
+
+impl StuckGenerator {
+    pub fn new(kind: StuckKind, seed: u64, ticks: i64, interval_ns: i64) -> Result<Self, SimError> {
+        if ticks < 120 {
+            return Err(SimError::OutOfRange(
+                "a stuck-process episode needs at least 120 ticks".into(),
+            ));
+        }
+        if interval_ns <= 0 {
+            return Err(SimError::OutOfRange("the interval must be positive".into()));
+        }
+        let mut rng = Rng::new(seed ^ 0x5757_0000);
+        let mut r = rng.fork(2);
+        let runtime = [Runtime::Java, Runtime::Python, Runtime::Go][(r.next_u64() % 3) as usize];
+        let threads = match runtime {
+            Runtime::Java => 40 + (r.next_u64() % 160) as u32,
+            Runtime::Python => 1 + (r.next_u64() % 8) as u32,
+            Runtime::Go => 8 + (r.next_u64() % 24) as u32,
+        };
+        Ok(StuckGenerator {
+            kind,
+            runtime,
+            host: format!("sim-{seed}"),
+            tick: 0,
+            ticks,
+            interval_s: interval_ns as f64 / 1e9,
+            onset: (ticks as f64 * r.range(0.2, 0.5)) as i64,
+            episode_len: 5 + (r.next_u64() % 26) as i64,
+            pid: 3000 + (seed % 2000) as u32,
+            threads,
+            rate: r.range(20.0, 200.0),
+            backlog_limit: [128, 511, 4096][(r.next_u64() % 3) as usize],
+            clients: 2 + (r.next_u64() % 6) as u32,
+            utime: 0.0,
+            stime: 0.0,
+            vol_ctxt: 0.0,
+            invol_ctxt: 0.0,
+            rchar: 0.0,
+            wchar: 0.0,
+            syscr: 0.0,
+            syscw: 0.0,
+            read_bytes: 0.0,
+            backlog: 0.0,
+            unread: 0.0,
+            labels: Vec::new(),
+            rng,
+        })
+    }
+
+    pub fn labels(&self) -> &[LabelRow] {
+        &self.labels
+    }
+
+    fn ts(&self, tick: i64) -> i64 {
+        START_NS + (tick as f64 * self.interval_s * 1e9) as i64
+    }
+
+    /// What the target does this tick: (cpu share of one core, requests served,
+    /// requests arriving, state, blocked syscall, wchan, extra syscalls).
+    fn behaviour(&mut self, t: i64) -> Tick {
+        let after = t >= self.onset;
+        let in_episode = after && t < self.onset + self.episode_len;
+        let arriving = self.rate * self.interval_s * (1.0 + 0.1 * self.rng.normal()).max(0.0);
+        let healthy = Tick {
+            cpu: (self.rate * 0.002).min(0.9) * (1.0 + 0.1 * self.rng.normal()).abs(),
+            served: arriving,
+            arriving,
+            state: "S",
+            syscall: Some(match self.runtime {
+                Runtime::Java => FUTEX as i32,
+                Runtime::Python | Runtime::Go => EPOLL_WAIT as i32,
+            }),
+            wchan: None,
+            extra: Vec::new(),
+        };
+        match self.kind {
+            StuckKind::Deadlock if after => Tick {
+                cpu: 0.0,
+                served: 0.0,
+                state: "S",
+                syscall: Some(FUTEX as i32),
+                wchan: Some("futex_wait_queue"),
+                ..healthy
+            },
+            StuckKind::Livelock if after => Tick {
+                cpu: self.threads.min(2) as f64 * 0.95,
+                served: 0.0,
+                state: "R",
+                syscall: None,
+                extra: vec![(FUTEX, self.rng.range(20_000.0, 120_000.0) * self.interval_s)],
+                ..healthy
+            },
+            StuckKind::DStateHang if after => Tick {
+                cpu: 0.0,
+                served: 0.0,
+                state: "D",
+                syscall: Some(if self.rng.unit() < 0.5 {
+                    READ as i32
+                } else {
+                    FSYNC as i32
+                }),
+                wchan: Some("io_schedule"),
+                ..healthy
+            },
+            StuckKind::PoolExhaustion if after => Tick {
+                cpu: 0.01,
+                served: 0.0,
+                extra: vec![(ACCEPT4, arriving), (EPOLL_WAIT, arriving.max(1.0))],
+                syscall: Some(FUTEX as i32),
+                wchan: Some("futex_wait_queue"),
+                ..healthy
+            },
+            // Hard negatives: each shares one symptom with a positive.
+            StuckKind::IdleServer if after => Tick {
+                cpu: 0.0,
+                served: 0.0,
+                arriving: 0.0,
+                ..healthy
+            },
+            StuckKind::GcPause if in_episode => Tick {
+                cpu: 1.9,
+                served: 0.0,
+                state: "R",
+                syscall: None,
+                extra: vec![
+                    (FUTEX, self.rng.range(2_000.0, 20_000.0) * self.interval_s),
+                    (MMAP, 50.0),
+                ],
+                ..healthy
+            },
+            // After a pause the backlog drains: served above arrivals.
+            StuckKind::GcPause if after && self.backlog + self.unread > 0.5 => Tick {
+                served: arriving + (self.backlog + self.unread).min(arriving * 2.0),
+                ..healthy
+            },
+            StuckKind::BusyWorker if after => Tick {
+                cpu: 1.0,
+                served: arriving,
+                state: "R",
+                syscall: None,
+                extra: vec![(WRITE, 2.0 * self.interval_s)],
+                ..healthy
+            },
+            StuckKind::BatchSleeper => {
+                let period = 60 + (self.episode_len * 7);
+                let working = t % period < 5;
+                Tick {
+                    cpu: if working { 0.8 } else { 0.0 },
+                    served: 0.0,
+                    arriving: 0.0,
+                    state: "S",
+                    syscall: if working {
+                        None
+                    } else {
+                        Some(CLOCK_NANOSLEEP as i32)
+                    },
+                    wchan: None,
+                    extra: if working {
+                        vec![
+                            (READ, 400.0 * self.interval_s),
+                            (WRITE, 200.0 * self.interval_s),
+                        ]
+                    } else {
+                        vec![]
+                    },
+                }
+            }
+            _ => healthy,
+        }
+    }
+
+    fn step(&mut self, t: i64) -> Frame {
+        let ts = self.ts(t);
+        let mut frame = Frame::new(ts, self.host.clone());
+        let b = self.behaviour(t);
+        let dt = self.interval_s;
+
+        // Queues: what is not served piles up, first unread in accepted sockets, then in
+        // the accept backlog up to its limit.
+        let pending = (self.backlog + self.unread + b.arriving - b.served).max(0.0);
+        let accepted_cap = 64.0 * self.clients as f64;
+        self.unread = pending.min(accepted_cap);
+        self.backlog = (pending - self.unread).min(self.backlog_limit as f64);
+
+        let cpu_ticks = b.cpu * HZ * dt;
+        self.utime += cpu_ticks * 0.8;
+        self.stime += cpu_ticks * 0.2;
+        self.vol_ctxt += b.served * 3.0 + b.extra.iter().map(|e| e.1).sum::<f64>() * 0.5;
+        self.invol_ctxt += b.cpu * 10.0 * dt;
+        let io_requests = b.served;
+        self.rchar += io_requests * 800.0;
+        self.wchar += io_requests * 4000.0;
+        self.syscr += io_requests * 2.0;
+        self.syscw += io_requests;
+        if self.kind == StuckKind::BatchSleeper && b.cpu > 0.0 {
+            self.read_bytes += 4.0e6 * dt;
+            self.rchar += 4.0e6 * dt;
+            self.syscr += 400.0 * dt;
+        }
+
+        // Syscalls of the target this interval.
+        let mut counts: Vec<(u32, f64)> = self
+            .runtime
+            .request_mix()
+            .iter()
+            .map(|&(nr, per)| (nr, per * b.served))
+            .chain(b.extra.iter().copied())
+            .collect();
+        counts.sort_by_key(|c| c.0);
+        counts.dedup_by(|a, b| {
+            if a.0 == b.0 {
+                b.1 += a.1;
+                true
+            } else {
+                false
+            }
+        });
+        for (nr, n) in counts {
+            let n = (n * (1.0 + 0.05 * self.rng.normal())).round();
+            if n >= 1.0 {
+                frame.syscalls.push(SyscallRow {
+                    ts_ns: ts,
+                    pid: self.pid,
+                    syscall_nr: nr,
+                    count: n as u64,
+                });
+            }
+        }
+
+        frame.processes.push(ProcessRow {
+            ts_ns: ts,
+            pid: self.pid,
+            ppid: 1,
+            comm: self.runtime.comm().into(),
+            cmdline_hash: u64::from(self.pid).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            state: b.state.into(),
+            uid: 1000,
+            syscall: b.syscall,
+            wchan: b.wchan.map(Into::into),
+            utime_ticks: self.utime as u64,
+            stime_ticks: self.stime as u64,
+            rss_bytes: 300 << 20,
+            vms_bytes: 2 << 30,
+            swap_bytes: Some(0),
+            rchar: Some(self.rchar as u64),
+            wchar: Some(self.wchar as u64),
+            syscr: Some(self.syscr as u64),
+            syscw: Some(self.syscw as u64),
+            read_bytes: Some(self.read_bytes as u64),
+            write_bytes: Some(0),
+            voluntary_ctxt_switches: self.vol_ctxt as u64,
+            nonvoluntary_ctxt_switches: self.invol_ctxt as u64,
+            fd_count: Some(20 + self.clients),
+            threads: self.threads,
+            start_time_ns: START_NS - 86_400 * 1_000_000_000,
+            cgroup: "/system.slice/app.service".into(),
+            ..ProcessRow::default()
+        });
+        if self.kind != StuckKind::BatchSleeper {
+            self.connections(ts, &mut frame);
+        }
+        self.background(ts, t, &mut frame);
+        frame.system = Some(SystemRow {
+            ts_ns: ts,
+            cpu_count: 4,
+            procs_running: 1 + u32::from(b.state == "R"),
+            procs_blocked: u32::from(b.state == "D"),
+            mem_total_bytes: 16 << 30,
+            mem_available_bytes: 12 << 30,
+            ..SystemRow::default()
+        });
+        frame
+    }
+
+    fn connections(&self, ts: i64, frame: &mut Frame) {
+        frame.connections.push(ConnectionRow {
+            ts_ns: ts,
+            pid: Some(self.pid),
+            inode: 90_000,
+            family: 4,
+            state: "LISTEN".into(),
+            local_addr: "0.0.0.0".into(),
+            local_port: 8080,
+            remote_addr: "0.0.0.0".into(),
+            remote_port: 0,
+            rx_queue: self.backlog.round() as u32,
+            tx_queue: self.backlog_limit,
+            ..ConnectionRow::default()
+        });
+        let per_client = self.unread / self.clients as f64;
+        for i in 0..self.clients {
+            frame.connections.push(ConnectionRow {
+                ts_ns: ts,
+                pid: Some(self.pid),
+                inode: 90_001 + u64::from(i),
+                family: 4,
+                state: "ESTABLISHED".into(),
+                local_addr: "10.0.0.5".into(),
+                local_port: 8080,
+                remote_addr: format!("10.0.1.{}", 10 + i),
+                remote_port: 40_000 + i,
+                // Unread requests of ~300 bytes each.
+                rx_queue: (per_client * 300.0).round() as u32,
+                tx_queue: 0,
+                rtt_us: Some(200 + 50 * i),
+                age_ms: Some(((ts - START_NS) / 1_000_000) as u64),
+                ..ConnectionRow::default()
+            });
+        }
+    }
+
+    /// Healthy neighbours, so a detector cannot key on "the only process on the host".
+    fn background(&mut self, ts: i64, t: i64, frame: &mut Frame) {
+        for (i, comm) in ["sshd", "nginx", "cron"].into_iter().enumerate() {
+            let pid = 500 + 10 * i as u32;
+            let busy = (t as u64)
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(i as u64)
+                % 7
+                == 0;
+            frame.processes.push(ProcessRow {
+                ts_ns: ts,
+                pid,
+                ppid: 1,
+                comm: comm.into(),
+                state: if busy { "R" } else { "S" }.into(),
+                syscall: (!busy).then_some(EPOLL_WAIT as i32),
+                utime_ticks: (t as u64) * (i as u64 + 1) / 3,
+                stime_ticks: (t as u64) / 5,
+                voluntary_ctxt_switches: (t as u64) * 7,
+                threads: 1,
+                rss_bytes: 20 << 20,
+                start_time_ns: START_NS - 86_400 * 1_000_000_000,
+                cgroup: format!("/system.slice/{comm}.service"),
+                ..ProcessRow::default()
+            });
+            let n = (10.0 + 5.0 * self.rng.normal()).max(1.0).round() as u64;
+            frame.syscalls.push(SyscallRow {
+                ts_ns: ts,
+                pid,
+                syscall_nr: EPOLL_WAIT,
+                count: n,
+            });
+        }
+    }
+
+    fn finish_labels(&mut self) {
+        if !self.labels.is_empty() {
+            return;
+        }
+        let (kind, end) = if self.kind.is_stuck() {
+            ("stuck", None)
+        } else {
+            ("stuck_negative", Some(self.ts(self.ticks - 1)))
+        };
+        self.labels.push(LabelRow {
+            ts_ns: self.ts(self.onset),
+            kind: kind.into(),
+            target: format!("pid:{}", self.pid),
+            start_ns: self.ts(self.onset),
+            end_ns: end,
+            attributes: format!(
+                r#"{{"flavour":"{}","runtime":"{}","threads":{}}}"#,
+                self.kind,
+                self.runtime.name(),
+                self.threads
+            ),
+        });
+    }
+}
+
+#[derive(Debug)]
+struct Tick {
+    cpu: f64,
+    served: f64,
+    arriving: f64,
+    state: &'static str,
+    syscall: Option<i32>,
+    wchan: Option<&'static str>,
+    extra: Vec<(u32, f64)>,
+}
+
+impl SignalSource for StuckGenerator {
+    fn next_frame(&mut self) -> qb_signals::Result<Option<Frame>> {
+        if self.tick >= self.ticks {
+            self.finish_labels();
+            return Ok(None);
+        }
+        let frame = self.step(self.tick);
+        self.tick += 1;
+        Ok(Some(frame))
+    }
+}
