@@ -501,8 +501,7 @@ impl StuckGenerator {
             let busy = (t as u64)
                 .wrapping_mul(2_654_435_761)
                 .wrapping_add(i as u64)
-                % 7
-                == 0;
+                .is_multiple_of(7);
             frame.processes.push(ProcessRow {
                 ts_ns: ts,
                 pid,
