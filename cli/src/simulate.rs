@@ -19,6 +19,15 @@ enum Family {
     Memory(MemoryArgs),
     /// Deadlocked, livelocked, D-state and pool-exhausted servers, and hard negatives
     Stuck(StuckArgs),
+    /// Regenerate the standard training and held-out sets (documented seeds)
+    Standard(StandardArgs),
+}
+
+#[derive(Debug, Args)]
+struct StandardArgs {
+    /// Root directory: <out>/<training|held-out>/<family>/<kind>/seed-<n>
+    #[arg(long, short, default_value = "datasets/standard")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +70,7 @@ struct MemoryArgs {
 
 pub fn run(args: SimulateArgs) -> Result<()> {
     let (name, c, manifest) = match args.family {
+        Family::Standard(a) => return standard(&a.out),
         Family::Memory(a) => {
             let c = a.common;
             let m = qb_simulator::write_memory(&c.out, a.kind, c.seed, c.duration, c.interval)?;
@@ -81,6 +91,36 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         c.seed,
         humantime::format_duration(c.duration),
         c.out.display()
+    );
+    Ok(())
+}
+
+fn standard(root: &std::path::Path) -> Result<()> {
+    let plan = qb_simulator::standard_plan(root);
+    let bar = indicatif::ProgressBar::new(plan.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} simulating [{bar:30}] {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    for item in &plan {
+        bar.set_message(format!(
+            "{} {} seed {}",
+            item.split.name(),
+            item.name(),
+            item.seed
+        ));
+        item.write()?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!(
+        "wrote {} datasets under {} (training seeds {:?}, held-out seeds {:?})",
+        plan.len(),
+        root.display(),
+        qb_simulator::TRAINING_SEEDS,
+        qb_simulator::HELD_OUT_SEEDS
     );
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 pub mod memory;
 pub mod rng;
+pub mod standard;
 pub mod stuck;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use qb_signals::{DatasetWriter, LabelRow, Manifest, Origin, SignalSource, Table, WriterOptions};
 
 pub use memory::{MemoryGenerator, MemoryKind};
+pub use standard::{HELD_OUT_SEEDS, Scenario, Split, StandardItem, TRAINING_SEEDS, standard_plan};
 pub use stuck::{StuckGenerator, StuckKind};
 
 /// Virtual time of every generated dataset starts here (2026-01-01T00:00:00Z), so
