@@ -5,6 +5,7 @@
 //! Families so far: memory (leaks ending in OOM kills) and stuck processes (deadlock,
 //! livelock, D state, pool exhaustion), each with hard negatives.
 
+mod kinds;
 pub mod memory;
 pub mod rng;
 pub mod standard;

@@ -6,62 +6,38 @@
 //! whose usage reaches the limit); negatives get a `memory_negative` label over their
 //! episode, so the trainer knows what the hard negative was.
 
-use std::fmt;
-use std::str::FromStr;
-
 use qb_signals::{CgroupRow, Frame, LabelRow, ProcessRow, SignalSource, SystemRow};
 
+use crate::kinds::kinds;
 use crate::rng::Rng;
 use crate::{START_NS, SimError};
 
 const MIB: f64 = 1024.0 * 1024.0;
 const SEC: i64 = 1_000_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemoryKind {
-    /// Constant leak rate until the OOM kill.
-    LinearLeak,
-    /// Leak rate growing linearly (usage quadratic).
-    AcceleratingLeak,
-    /// Java-like: a GC sawtooth whose post-GC floor creeps up.
-    GcSawtoothLeak,
-    /// Leak that first evicts the page cache, with rising memory pressure.
-    CacheEvictionLeak,
-    /// Negative: a large allocation held for a while, then freed.
-    BurstThenFree,
-    /// Negative: a GC sawtooth with a stable floor.
-    StableSawtooth,
-    /// Negative: page cache filling the cgroup near its limit, anon flat.
-    HighFlatCache,
-    /// Negative: growth that saturates well below the limit.
-    PlateauGrowth,
+kinds! {
+    /// Memory scenarios: four leaks, four hard negatives.
+    MemoryKind, family "memory" {
+        /// Constant leak rate until the OOM kill.
+        LinearLeak => "linear_leak",
+        /// Leak rate growing linearly (usage quadratic).
+        AcceleratingLeak => "accelerating_leak",
+        /// Java-like: a GC sawtooth whose post-GC floor creeps up.
+        GcSawtoothLeak => "gc_sawtooth_leak",
+        /// Leak that first evicts the page cache, with rising memory pressure.
+        CacheEvictionLeak => "cache_eviction_leak",
+        /// Negative: a large allocation held for a while, then freed.
+        BurstThenFree => "burst_then_free",
+        /// Negative: a GC sawtooth with a stable floor.
+        StableSawtooth => "stable_sawtooth",
+        /// Negative: page cache filling the cgroup near its limit, anon flat.
+        HighFlatCache => "high_flat_cache",
+        /// Negative: growth that saturates well below the limit.
+        PlateauGrowth => "plateau_growth",
+    }
 }
 
 impl MemoryKind {
-    pub const ALL: [MemoryKind; 8] = [
-        MemoryKind::LinearLeak,
-        MemoryKind::AcceleratingLeak,
-        MemoryKind::GcSawtoothLeak,
-        MemoryKind::CacheEvictionLeak,
-        MemoryKind::BurstThenFree,
-        MemoryKind::StableSawtooth,
-        MemoryKind::HighFlatCache,
-        MemoryKind::PlateauGrowth,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            MemoryKind::LinearLeak => "linear_leak",
-            MemoryKind::AcceleratingLeak => "accelerating_leak",
-            MemoryKind::GcSawtoothLeak => "gc_sawtooth_leak",
-            MemoryKind::CacheEvictionLeak => "cache_eviction_leak",
-            MemoryKind::BurstThenFree => "burst_then_free",
-            MemoryKind::StableSawtooth => "stable_sawtooth",
-            MemoryKind::HighFlatCache => "high_flat_cache",
-            MemoryKind::PlateauGrowth => "plateau_growth",
-        }
-    }
-
     pub fn is_leak(self) -> bool {
         matches!(
             self,
@@ -70,30 +46,6 @@ impl MemoryKind {
                 | MemoryKind::GcSawtoothLeak
                 | MemoryKind::CacheEvictionLeak
         )
-    }
-}
-
-impl fmt::Display for MemoryKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.name())
-    }
-}
-
-impl FromStr for MemoryKind {
-    type Err = SimError;
-    fn from_str(s: &str) -> Result<Self, SimError> {
-        MemoryKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| SimError::UnknownKind {
-                family: "memory",
-                kind: s.into(),
-                known: MemoryKind::ALL
-                    .iter()
-                    .map(|k| k.name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
     }
 }
 

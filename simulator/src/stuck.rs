@@ -7,11 +7,9 @@
 //! Each run carries one label on the target pid: `stuck` from onset on (open-ended) for
 //! positives, `stuck_negative` over the episode for negatives.
 
-use std::fmt;
-use std::str::FromStr;
-
 use qb_signals::{ConnectionRow, Frame, LabelRow, ProcessRow, SignalSource, SyscallRow, SystemRow};
 
+use crate::kinds::kinds;
 use crate::rng::Rng;
 use crate::{START_NS, SimError};
 
@@ -29,43 +27,29 @@ const MMAP: u32 = 9;
 
 const HZ: f64 = 100.0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StuckKind {
-    Deadlock,
-    Livelock,
-    DStateHang,
-    PoolExhaustion,
-    IdleServer,
-    GcPause,
-    BusyWorker,
-    BatchSleeper,
+kinds! {
+    /// Stuck-process scenarios: four hangs, four hard negatives.
+    StuckKind, family "stuck" {
+        /// Lock-order deadlock: no CPU, no syscalls, parked in futex.
+        Deadlock => "deadlock",
+        /// Futex spam at full CPU, no progress.
+        Livelock => "livelock",
+        /// Uninterruptible sleep on a failing disk.
+        DStateHang => "dstate_hang",
+        /// Every worker parked; the acceptor still accepts.
+        PoolExhaustion => "pool_exhaustion",
+        /// Negative: blocked in epoll with nothing to do.
+        IdleServer => "idle_server",
+        /// Negative: a futex storm at full CPU that ends.
+        GcPause => "gc_pause",
+        /// Negative: a core at 100 %, making progress.
+        BusyWorker => "busy_worker",
+        /// Negative: sleeps between bursts of work.
+        BatchSleeper => "batch_sleeper",
+    }
 }
 
 impl StuckKind {
-    pub const ALL: [StuckKind; 8] = [
-        StuckKind::Deadlock,
-        StuckKind::Livelock,
-        StuckKind::DStateHang,
-        StuckKind::PoolExhaustion,
-        StuckKind::IdleServer,
-        StuckKind::GcPause,
-        StuckKind::BusyWorker,
-        StuckKind::BatchSleeper,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StuckKind::Deadlock => "deadlock",
-            StuckKind::Livelock => "livelock",
-            StuckKind::DStateHang => "dstate_hang",
-            StuckKind::PoolExhaustion => "pool_exhaustion",
-            StuckKind::IdleServer => "idle_server",
-            StuckKind::GcPause => "gc_pause",
-            StuckKind::BusyWorker => "busy_worker",
-            StuckKind::BatchSleeper => "batch_sleeper",
-        }
-    }
-
     pub fn is_stuck(self) -> bool {
         matches!(
             self,
@@ -74,30 +58,6 @@ impl StuckKind {
                 | StuckKind::DStateHang
                 | StuckKind::PoolExhaustion
         )
-    }
-}
-
-impl fmt::Display for StuckKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.name())
-    }
-}
-
-impl FromStr for StuckKind {
-    type Err = SimError;
-    fn from_str(s: &str) -> Result<Self, SimError> {
-        StuckKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| SimError::UnknownKind {
-                family: "stuck",
-                kind: s.into(),
-                known: StuckKind::ALL
-                    .iter()
-                    .map(|k| k.name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
     }
 }
 
