@@ -504,10 +504,14 @@ fn log_lines_written_during_a_recording_are_recorded_once_with_levels() {
     {
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        let mut batch = String::new();
         for i in 0..50 {
             let level = if i % 10 == 0 { "ERROR" } else { "INFO" };
-            writeln!(f, "2026-11-26T00:00:00Z {level} request {i} done").unwrap();
+            batch += &format!("2026-11-26T00:00:00Z {level} request {i} done\n");
         }
+        // One write: the first poll that sees any line sees all 50, so stopping right
+        // after the first logs rows cannot cut the batch.
+        f.write_all(batch.as_bytes()).unwrap();
     }
     wait_for("the lines to be tailed", Duration::from_secs(30), || {
         walk_count(&dir.join("logs"), ".partial") >= 1
