@@ -26,6 +26,9 @@ kinds! {
         GcSawtoothLeak => "gc_sawtooth_leak",
         /// Leak that first evicts the page cache, with rising memory pressure.
         CacheEvictionLeak => "cache_eviction_leak",
+        /// Leak on a host with swap: pages go to swap (swap-in stalls raise PSI) until
+        /// the cgroup's swap allowance is full too.
+        SwapLeak => "swap_leak",
         /// Negative: a large allocation held for a while, then freed.
         BurstThenFree => "burst_then_free",
         /// Negative: a GC sawtooth with a stable floor.
@@ -45,6 +48,7 @@ impl MemoryKind {
                 | MemoryKind::AcceleratingLeak
                 | MemoryKind::GcSawtoothLeak
                 | MemoryKind::CacheEvictionLeak
+                | MemoryKind::SwapLeak
         )
     }
 }
@@ -83,6 +87,11 @@ pub struct MemoryGenerator {
     target_oom_tick: i64,
     gc_period: i64,
     plateau: f64,
+    /// How much of the target may be swapped out (memory.swap.max); 0 without swap.
+    swap_limit: f64,
+    swapped_prev: f64,
+    pswpout: u64,
+    pswpin: u64,
     oom_kills: u64,
     failcnt: u64,
     pgmajfault: u64,
@@ -146,6 +155,14 @@ impl MemoryGenerator {
             target_oom_tick,
             gc_period: 20 + (r.next_u64() % 60) as i64,
             plateau: r.range(0.45, 0.75),
+            swap_limit: if kind == MemoryKind::SwapLeak {
+                (limit * r.range(0.25, 1.0) / MIB).round() * MIB
+            } else {
+                0.0
+            },
+            swapped_prev: 0.0,
+            pswpout: 0,
+            pswpin: 0,
             oom_kills: 0,
             failcnt: 0,
             pgmajfault: 0,
@@ -191,6 +208,7 @@ impl MemoryGenerator {
             // The page cache is given up first: the leak reaches the limit at the target
             // tick only after evicting it, so anon alone must fill the headroom.
             MemoryKind::CacheEvictionLeak => self.base_anon + headroom * (since / span).powf(1.3),
+            MemoryKind::SwapLeak => self.base_anon + (headroom + self.swap_limit) * since / span,
             MemoryKind::BurstThenFree => {
                 let len = (self.gc_period * 3) as f64;
                 let held = since > 0.0 && since < len;
@@ -231,11 +249,25 @@ impl MemoryGenerator {
         // while it does. Only when anon alone fills the limit does the OOM killer fire.
         let margin = 0.005 * self.limit;
         let file = wanted_file.min((self.limit - margin - anon).max(0.0));
-        let reclaiming = wanted_file - file > 0.02 * self.limit;
+        // With swap, anon that does not fit in RAM goes to swap instead of killing at once.
+        let swapped = if self.swap_limit > 0.0 {
+            (anon - (self.limit - margin - file)).max(0.0)
+        } else {
+            0.0
+        };
+        anon -= swapped;
+        const PAGE: f64 = 4096.0;
+        self.pswpout += ((swapped - self.swapped_prev).max(0.0) / PAGE) as u64;
+        // The leaker touches a little of what was swapped out: swap-ins, and stalls.
+        self.pswpin += (swapped * 0.001 / PAGE) as u64;
+        self.swapped_prev = swapped;
+        let reclaiming = wanted_file - file > 0.02 * self.limit || swapped > 0.0;
         if reclaiming {
             self.pgmajfault += (200.0 * (wanted_file - file) / wanted_file.max(1.0)) as u64;
         }
-        let pressure = if reclaiming {
+        let pressure = if swapped > 0.0 {
+            20.0 + 60.0 * (swapped / self.swap_limit).min(1.0)
+        } else if reclaiming {
             100.0 * ((wanted_file - file) / wanted_file.max(1.0)).min(1.0) * 0.6
         } else {
             0.0
@@ -245,7 +277,12 @@ impl MemoryGenerator {
         self.psi_avg10 = self.psi_avg10 * decay + pressure * (1.0 - decay);
         self.psi_total_us += (pressure / 100.0 * self.interval_ns as f64 / 1000.0) as u64;
 
-        if self.killed_at.is_none() && anon >= self.limit - margin {
+        let full = if self.swap_limit > 0.0 {
+            swapped >= self.swap_limit
+        } else {
+            anon >= self.limit - margin
+        };
+        if self.killed_at.is_none() && full {
             // Usage reached the limit with nothing left to reclaim: the OOM killer fires.
             anon = self.limit - file;
             self.oom_kills += 1;
@@ -259,8 +296,8 @@ impl MemoryGenerator {
                 start_ns: self.ts(self.start_tick),
                 end_ns: Some(ts),
                 attributes: format!(
-                    r#"{{"flavour":"{}","oom_ns":{ts},"limit_bytes":{},"pid":{}}}"#,
-                    self.kind, self.limit as u64, self.pid
+                    r#"{{"flavour":"{}","oom_ns":{ts},"limit_bytes":{},"swap_limit_bytes":{},"pid":{}}}"#,
+                    self.kind, self.limit as u64, self.swap_limit as u64, self.pid
                 ),
             });
         } else if anon + file > 0.97 * self.limit {
@@ -291,6 +328,11 @@ impl MemoryGenerator {
             psi_memory_some_avg10: Some(self.psi_avg10),
             psi_memory_some_total_us: Some(self.psi_total_us),
             psi_memory_full_avg10: Some(self.psi_avg10 * 0.4),
+            swap_bytes: Some(if self.killed_at == Some(t) {
+                self.swap_limit
+            } else {
+                swapped
+            } as u64),
             procs: u32::from(alive),
             ..CgroupRow::default()
         });
@@ -343,6 +385,14 @@ impl MemoryGenerator {
             cached_bytes: (used - usage + file) as u64,
             oom_kill: self.oom_kills,
             pgmajfault: self.pgmajfault,
+            swap_total_bytes: if self.swap_limit > 0.0 { 4 << 30 } else { 0 },
+            swap_free_bytes: if self.swap_limit > 0.0 {
+                (4u64 << 30).saturating_sub(self.swapped_prev as u64)
+            } else {
+                0
+            },
+            pswpout: self.pswpout,
+            pswpin: self.pswpin,
             psi_memory_some_avg10: Some(self.psi_avg10 * 0.5),
             psi_memory_some_total_us: Some(self.psi_total_us / 2),
             ..SystemRow::default()

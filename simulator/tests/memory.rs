@@ -133,6 +133,41 @@ fn the_cache_eviction_leak_shrinks_the_cache_and_raises_pressure_first() {
 }
 
 #[test]
+fn the_swap_leak_fills_swap_with_rising_pressure_before_the_kill() {
+    use qb_signals::SystemRow;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("swap");
+    write_memory(&dir, MemoryKind::SwapLeak, 8, MINUTES_10, SECOND).unwrap();
+    let ds = Dataset::open(&dir).unwrap();
+    let label = ds.read_table::<LabelRow>().unwrap().remove(0);
+    let rows = target_rows(&ds, &label.target);
+    let oom = rows
+        .iter()
+        .position(|r| Some(r.ts_ns) == label.end_ns)
+        .unwrap();
+    let swapping = rows
+        .iter()
+        .position(|r| r.swap_bytes.unwrap() > 0)
+        .expect("pages go to swap");
+    assert!(
+        swapping + 10 < oom,
+        "swap buys time before the kill: {swapping} vs {oom}"
+    );
+    assert!(rows[oom - 1].swap_bytes > rows[swapping].swap_bytes);
+    assert!(
+        rows[oom - 1].psi_memory_some_avg10.unwrap() > 20.0,
+        "swap-in stalls show in PSI"
+    );
+    assert!(
+        rows[..oom]
+            .iter()
+            .all(|r| r.memory_usage_bytes < r.memory_limit_bytes.unwrap())
+    );
+    let system = ds.read_table::<SystemRow>().unwrap();
+    assert!(system.last().unwrap().pswpout > 0 && system[0].swap_total_bytes > 0);
+}
+
+#[test]
 fn negatives_never_reach_the_limit_and_are_labelled_as_negatives() {
     let tmp = tempfile::tempdir().unwrap();
     for kind in MemoryKind::ALL.into_iter().filter(|k| !k.is_leak()) {
