@@ -102,7 +102,10 @@ mod tests {
     fn training_and_held_out_seeds_never_overlap_and_paths_are_unique() {
         assert!(TRAINING_SEEDS.end() < HELD_OUT_SEEDS.start());
         let plan = standard_plan(Path::new("/d"));
-        assert_eq!(plan.len(), (MemoryKind::ALL.len() + StuckKind::ALL.len()) * 12);
+        assert_eq!(
+            plan.len(),
+            (MemoryKind::ALL.len() + StuckKind::ALL.len()) * 12
+        );
         let mut dirs: Vec<_> = plan.iter().map(|i| i.dir.clone()).collect();
         dirs.sort();
         dirs.dedup();
