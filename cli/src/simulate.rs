@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use qb_simulator::{MemoryKind, StuckKind};
+use qb_simulator::{MemoryKind, StuckKind, ToxicKind};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -19,6 +19,9 @@ enum Family {
     Memory(MemoryArgs),
     /// Deadlocked, livelocked, D-state and pool-exhausted servers, and hard negatives
     Stuck(StuckArgs),
+    /// A PostgreSQL-like service with a toxic session (lock holder, CPU hog), and heavy
+    /// but harmless negatives
+    Toxic(ToxicArgs),
     /// Regenerate the standard training and held-out sets (documented seeds)
     Standard(StandardArgs),
 }
@@ -37,6 +40,17 @@ struct StuckArgs {
           long_help = "Scenario kind: deadlock, livelock, dstate_hang, pool_exhaustion (positives); \
                        idle_server, gc_pause, busy_worker, batch_sleeper (negatives)")]
     kind: StuckKind,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Args)]
+struct ToxicArgs {
+    /// Scenario kind
+    #[arg(long, value_parser = |s: &str| s.parse::<ToxicKind>().map_err(|e| e.to_string()),
+          long_help = "Scenario kind: lock_holder, cpu_hog (positives); normal_mix, large_download, \
+                       slow_client (negatives)")]
+    kind: ToxicKind,
     #[command(flatten)]
     common: Common,
 }
@@ -80,6 +94,11 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             let c = a.common;
             let m = qb_simulator::write_stuck(&c.out, a.kind, c.seed, c.duration, c.interval)?;
             (format!("stuck/{}", a.kind), c, m)
+        }
+        Family::Toxic(a) => {
+            let c = a.common;
+            let m = qb_simulator::write_toxic(&c.out, a.kind, c.seed, c.duration, c.interval)?;
+            (format!("toxic/{}", a.kind), c, m)
         }
     };
     let labels = manifest

@@ -654,3 +654,28 @@ fn simulate_stuck_writes_syscalls_and_connections_with_a_label() {
             .any(|c| c.state == "LISTEN")
     );
 }
+
+#[test]
+fn simulate_toxic_labels_the_toxic_connection() {
+    use qb_signals::LabelRow;
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, d) = out_dir(&tmp);
+    let out = qbranch(&[
+        "simulate",
+        "toxic",
+        "--kind",
+        "cpu_hog",
+        "--duration",
+        "5m",
+        "--out",
+        &d,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let label = Dataset::open(&dir)
+        .unwrap()
+        .read_table::<LabelRow>()
+        .unwrap()
+        .remove(0);
+    assert_eq!(label.kind, "toxic_query");
+    assert!(label.target.starts_with("conn:"), "{}", label.target);
+}

@@ -10,6 +10,7 @@ pub mod memory;
 pub mod rng;
 pub mod standard;
 pub mod stuck;
+pub mod toxic;
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use qb_signals::{DatasetWriter, LabelRow, Manifest, Origin, SignalSource, Table,
 pub use memory::{MemoryGenerator, MemoryKind};
 pub use standard::{HELD_OUT_SEEDS, Scenario, Split, StandardItem, TRAINING_SEEDS, standard_plan};
 pub use stuck::{StuckGenerator, StuckKind};
+pub use toxic::{ToxicGenerator, ToxicKind};
 
 /// Virtual time of every generated dataset starts here (2026-01-01T00:00:00Z), so
 /// datasets are byte-stable whatever the wall clock says.
@@ -53,6 +55,12 @@ impl Generator for MemoryGenerator {
 impl Generator for StuckGenerator {
     fn labels(&self) -> &[LabelRow] {
         StuckGenerator::labels(self)
+    }
+}
+
+impl Generator for ToxicGenerator {
+    fn labels(&self) -> &[LabelRow] {
+        ToxicGenerator::labels(self)
     }
 }
 
@@ -140,6 +148,32 @@ pub fn write_stuck(
     write_dataset(
         dir,
         &format!("stuck/{kind}"),
+        seed,
+        interval,
+        &tables,
+        &mut generator,
+    )
+}
+
+/// A toxic-query episode as a dataset (system, process, connections, labels).
+pub fn write_toxic(
+    dir: &Path,
+    kind: ToxicKind,
+    seed: u64,
+    duration: Duration,
+    interval: Duration,
+) -> Result<Manifest, SimError> {
+    let (n, interval_ns) = ticks(duration, interval)?;
+    let mut generator = ToxicGenerator::new(kind, seed, n, interval_ns)?;
+    let tables = [
+        Table::System,
+        Table::Process,
+        Table::Connections,
+        Table::Labels,
+    ];
+    write_dataset(
+        dir,
+        &format!("toxic/{kind}"),
         seed,
         interval,
         &tables,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use qb_signals::Manifest;
 
-use crate::{MemoryKind, SimError, StuckKind, write_memory, write_stuck};
+use crate::{MemoryKind, SimError, StuckKind, ToxicKind, write_memory, write_stuck, write_toxic};
 
 /// Seeds of the training set.
 pub const TRAINING_SEEDS: std::ops::RangeInclusive<u64> = 1..=8;
@@ -14,7 +14,7 @@ pub const TRAINING_SEEDS: std::ops::RangeInclusive<u64> = 1..=8;
 pub const HELD_OUT_SEEDS: std::ops::RangeInclusive<u64> = 10_001..=10_004;
 
 const MEMORY_RUN: Duration = Duration::from_secs(30 * 60);
-const STUCK_RUN: Duration = Duration::from_secs(10 * 60);
+const SHORT_RUN: Duration = Duration::from_secs(10 * 60);
 const INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,7 @@ impl Split {
 pub enum Scenario {
     Memory(MemoryKind),
     Stuck(StuckKind),
+    Toxic(ToxicKind),
 }
 
 /// One dataset of a standard set.
@@ -53,13 +54,15 @@ impl StandardItem {
         match self.scenario {
             Scenario::Memory(k) => format!("memory/{k}"),
             Scenario::Stuck(k) => format!("stuck/{k}"),
+            Scenario::Toxic(k) => format!("toxic/{k}"),
         }
     }
 
     pub fn write(&self) -> Result<Manifest, SimError> {
         match self.scenario {
             Scenario::Memory(k) => write_memory(&self.dir, k, self.seed, MEMORY_RUN, INTERVAL),
-            Scenario::Stuck(k) => write_stuck(&self.dir, k, self.seed, STUCK_RUN, INTERVAL),
+            Scenario::Stuck(k) => write_stuck(&self.dir, k, self.seed, SHORT_RUN, INTERVAL),
+            Scenario::Toxic(k) => write_toxic(&self.dir, k, self.seed, SHORT_RUN, INTERVAL),
         }
     }
 }
@@ -69,7 +72,8 @@ pub fn standard_plan(root: &Path) -> Vec<StandardItem> {
     let scenarios = MemoryKind::ALL
         .into_iter()
         .map(Scenario::Memory)
-        .chain(StuckKind::ALL.into_iter().map(Scenario::Stuck));
+        .chain(StuckKind::ALL.into_iter().map(Scenario::Stuck))
+        .chain(ToxicKind::ALL.into_iter().map(Scenario::Toxic));
     let mut plan = Vec::new();
     for scenario in scenarios {
         for (split, seeds) in [
@@ -104,7 +108,7 @@ mod tests {
         let plan = standard_plan(Path::new("/d"));
         assert_eq!(
             plan.len(),
-            (MemoryKind::ALL.len() + StuckKind::ALL.len()) * 12
+            (MemoryKind::ALL.len() + StuckKind::ALL.len() + ToxicKind::ALL.len()) * 12
         );
         let mut dirs: Vec<_> = plan.iter().map(|i| i.dir.clone()).collect();
         dirs.sort();

@@ -1,0 +1,296 @@
+//! The toxic-query family: a PostgreSQL-like service, one backend process per client
+//! connection (so CPU attribution per connection is exact, as measured in DESIGN.md
+//! section 8), serving a normal mix of queries. A toxic session (a lock holder, or a
+//! CPU-heavy query) slows every other connection; hard negatives are heavy but
+//! harmless: a large legitimate download, a slow client on a bad network.
+//!
+//! Labels are per connection: `toxic_query` on the toxic session from its start, and
+//! `toxic_negative` on the heavy-but-harmless connection.
+
+use qb_signals::{ConnectionRow, Frame, LabelRow, ProcessRow, SignalSource, SystemRow};
+
+use crate::kinds::kinds;
+use crate::rng::Rng;
+use crate::{START_NS, SimError};
+
+kinds! {
+    /// Toxic-query scenarios: two toxic sessions, three heavy-but-harmless ones.
+    ToxicKind, family "toxic" {
+        /// A session holding a lock: it idles while everyone else queues behind it.
+        LockHolder => "lock_holder",
+        /// A query burning a core for minutes and starving the others.
+        CpuHog => "cpu_hog",
+        /// Negative: the normal mix only.
+        NormalMix => "normal_mix",
+        /// Negative: a client downloading a large result at full speed.
+        LargeDownload => "large_download",
+        /// Negative: a client on a lossy, slow network: long, retransmitting, harmless.
+        SlowClient => "slow_client",
+    }
+}
+
+impl ToxicKind {
+    pub fn is_toxic(self) -> bool {
+        matches!(self, ToxicKind::LockHolder | ToxicKind::CpuHog)
+    }
+}
+
+const PORT: u32 = 5432;
+const HZ: f64 = 100.0;
+
+/// One client connection and its backend.
+#[derive(Debug, Clone)]
+struct Session {
+    pid: u32,
+    inode: u64,
+    remote_port: u32,
+    opened_tick: i64,
+    cpu_ticks: f64,
+    bytes_acked: f64,
+    bytes_received: f64,
+    retrans: u32,
+    rtt_us: f64,
+    /// Queries per second this session issues when the service is healthy.
+    qps: f64,
+}
+
+#[derive(Debug)]
+pub struct ToxicGenerator {
+    kind: ToxicKind,
+    host: String,
+    rng: Rng,
+    tick: i64,
+    ticks: i64,
+    interval_s: f64,
+    onset: i64,
+    sessions: Vec<Session>,
+    /// The session that is toxic (or the heavy negative), present from the onset.
+    special: Option<Session>,
+    labels: Vec<LabelRow>,
+}
+
+impl ToxicGenerator {
+    pub fn new(kind: ToxicKind, seed: u64, ticks: i64, interval_ns: i64) -> Result<Self, SimError> {
+        if ticks < 120 {
+            return Err(SimError::OutOfRange(
+                "a toxic-query episode needs at least 120 ticks".into(),
+            ));
+        }
+        if interval_ns <= 0 {
+            return Err(SimError::OutOfRange("the interval must be positive".into()));
+        }
+        let mut rng = Rng::new(seed ^ 0x7071_0000);
+        let mut r = rng.fork(3);
+        let sessions = (0..6 + r.next_u64() % 10)
+            .map(|i| Session {
+                pid: 7000 + i as u32,
+                inode: 500_000 + i,
+                remote_port: 50_000 + i as u32,
+                opened_tick: -(r.range(60.0, 3600.0) as i64),
+                cpu_ticks: 0.0,
+                bytes_acked: 0.0,
+                bytes_received: 0.0,
+                retrans: 0,
+                rtt_us: r.range(50.0, 400.0),
+                qps: r.range(5.0, 60.0),
+            })
+            .collect();
+        Ok(ToxicGenerator {
+            kind,
+            host: format!("sim-{seed}"),
+            tick: 0,
+            ticks,
+            interval_s: interval_ns as f64 / 1e9,
+            onset: (ticks as f64 * r.range(0.2, 0.5)) as i64,
+            sessions,
+            special: None,
+            labels: Vec::new(),
+            rng,
+        })
+    }
+
+    pub fn labels(&self) -> &[LabelRow] {
+        &self.labels
+    }
+
+    fn ts(&self, tick: i64) -> i64 {
+        START_NS + (tick as f64 * self.interval_s * 1e9) as i64
+    }
+
+    fn step(&mut self, t: i64) -> Frame {
+        let ts = self.ts(t);
+        let mut frame = Frame::new(ts, self.host.clone());
+        let dt = self.interval_s;
+        if t == self.onset && self.kind != ToxicKind::NormalMix {
+            let slow = self.kind == ToxicKind::SlowClient;
+            self.special = Some(Session {
+                pid: 7900,
+                inode: 599_999,
+                remote_port: 59_999,
+                opened_tick: t,
+                cpu_ticks: 0.0,
+                bytes_acked: 0.0,
+                bytes_received: 0.0,
+                retrans: 0,
+                rtt_us: if slow {
+                    self.rng.range(80_000.0, 300_000.0)
+                } else {
+                    200.0
+                },
+                qps: 0.0,
+            });
+        }
+        // How much of their normal throughput the other sessions get.
+        let share = match (self.kind, self.special.is_some()) {
+            (ToxicKind::LockHolder, true) => 0.0,
+            (ToxicKind::CpuHog, true) => 0.25,
+            _ => 1.0,
+        };
+        for i in 0..self.sessions.len() {
+            let noise = (1.0 + 0.1 * self.rng.normal()).max(0.0);
+            let s = &mut self.sessions[i];
+            let queries = s.qps * share * noise * dt;
+            s.cpu_ticks += queries * 0.002 * HZ;
+            s.bytes_received += queries * 300.0;
+            s.bytes_acked += queries * 2_000.0;
+        }
+        if let Some(sp) = &mut self.special {
+            match self.kind {
+                // Holds the lock inside an idle transaction: no CPU, no bytes.
+                ToxicKind::LockHolder => {}
+                ToxicKind::CpuHog => sp.cpu_ticks += HZ * dt,
+                ToxicKind::LargeDownload => {
+                    sp.cpu_ticks += 0.15 * HZ * dt;
+                    sp.bytes_acked += 80e6 * dt;
+                }
+                ToxicKind::SlowClient => {
+                    sp.cpu_ticks += 0.01 * HZ * dt;
+                    sp.bytes_acked += 20e3 * dt;
+                    if self.rng.unit() < 0.3 {
+                        sp.retrans += 1;
+                    }
+                }
+                ToxicKind::NormalMix => {}
+            }
+        }
+        let sessions: Vec<Session> = self
+            .sessions
+            .iter()
+            .chain(self.special.as_ref())
+            .cloned()
+            .collect();
+        for s in &sessions {
+            let waiting = share < 1.0 && Some(s.pid) != self.special.as_ref().map(|x| x.pid);
+            frame.connections.push(ConnectionRow {
+                ts_ns: ts,
+                pid: Some(s.pid),
+                inode: s.inode,
+                family: 4,
+                state: "ESTABLISHED".into(),
+                local_addr: "10.0.0.5".into(),
+                local_port: PORT,
+                remote_addr: "10.0.2.20".into(),
+                remote_port: s.remote_port,
+                // Sessions stuck behind the toxic one have a request waiting.
+                rx_queue: if waiting { 300 } else { 0 },
+                tx_queue: if self.kind == ToxicKind::SlowClient && s.pid == 7900 {
+                    65_536
+                } else {
+                    0
+                },
+                rtt_us: Some(s.rtt_us as u32),
+                rttvar_us: Some((s.rtt_us / 4.0) as u32),
+                retransmits: Some(0),
+                total_retrans: Some(s.retrans),
+                bytes_acked: Some(s.bytes_acked as u64),
+                bytes_received: Some(s.bytes_received as u64),
+                age_ms: Some(((t - s.opened_tick) as f64 * dt * 1000.0) as u64),
+                ..ConnectionRow::default()
+            });
+            frame.processes.push(ProcessRow {
+                ts_ns: ts,
+                pid: s.pid,
+                ppid: 6999,
+                comm: "postgres".into(),
+                state: if self.kind == ToxicKind::CpuHog && s.pid == 7900 {
+                    "R"
+                } else {
+                    "S"
+                }
+                .into(),
+                utime_ticks: (s.cpu_ticks * 0.9) as u64,
+                stime_ticks: (s.cpu_ticks * 0.1) as u64,
+                rss_bytes: 40 << 20,
+                threads: 1,
+                start_time_ns: START_NS + (s.opened_tick as f64 * dt * 1e9) as i64,
+                cgroup: "/system.slice/postgresql.service".into(),
+                ..ProcessRow::default()
+            });
+        }
+        frame.connections.push(ConnectionRow {
+            ts_ns: ts,
+            pid: Some(6999),
+            inode: 499_999,
+            family: 4,
+            state: "LISTEN".into(),
+            local_addr: "0.0.0.0".into(),
+            local_port: PORT,
+            remote_addr: "0.0.0.0".into(),
+            tx_queue: 244,
+            ..ConnectionRow::default()
+        });
+        frame.system = Some(SystemRow {
+            ts_ns: ts,
+            cpu_count: 4,
+            mem_total_bytes: 16 << 30,
+            ..SystemRow::default()
+        });
+        frame
+    }
+
+    fn finish_labels(&mut self) {
+        if !self.labels.is_empty() {
+            return;
+        }
+        let Some(sp) = &self.special else {
+            // The normal mix: the whole service is the negative.
+            self.labels.push(LabelRow {
+                ts_ns: self.ts(0),
+                kind: "toxic_negative".into(),
+                target: format!("service:10.0.0.5:{PORT}"),
+                start_ns: self.ts(0),
+                end_ns: Some(self.ts(self.ticks - 1)),
+                attributes: format!(r#"{{"flavour":"{}"}}"#, self.kind),
+            });
+            return;
+        };
+        let kind = if self.kind.is_toxic() {
+            "toxic_query"
+        } else {
+            "toxic_negative"
+        };
+        self.labels.push(LabelRow {
+            ts_ns: self.ts(self.onset),
+            kind: kind.into(),
+            target: format!("conn:10.0.0.5:{PORT}-10.0.2.20:{}", sp.remote_port),
+            start_ns: self.ts(self.onset),
+            end_ns: (!self.kind.is_toxic()).then(|| self.ts(self.ticks - 1)),
+            attributes: format!(
+                r#"{{"flavour":"{}","pid":{},"inode":{}}}"#,
+                self.kind, sp.pid, sp.inode
+            ),
+        });
+    }
+}
+
+impl SignalSource for ToxicGenerator {
+    fn next_frame(&mut self) -> qb_signals::Result<Option<Frame>> {
+        if self.tick >= self.ticks {
+            self.finish_labels();
+            return Ok(None);
+        }
+        let frame = self.step(self.tick);
+        self.tick += 1;
+        Ok(Some(frame))
+    }
+}

@@ -1,0 +1,185 @@
+//! Toxic-query generators: the toxic session starves the others, the heavy negatives
+//! do not, and the label names the right connection.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use qb_signals::{ConnectionRow, Dataset, LabelRow, ProcessRow};
+use qb_simulator::{ToxicKind, write_toxic};
+
+const RUN: Duration = Duration::from_secs(300);
+const SECOND: Duration = Duration::from_secs(1);
+
+struct Run {
+    label: LabelRow,
+    conns: Vec<ConnectionRow>,
+    procs: Vec<ProcessRow>,
+}
+
+fn run(kind: ToxicKind, seed: u64) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    write_toxic(&dir, kind, seed, RUN, SECOND).unwrap();
+    let ds = Dataset::open(&dir).unwrap();
+    let mut labels = ds.read_table::<LabelRow>().unwrap();
+    assert_eq!(labels.len(), 1, "{kind} {seed}");
+    Run {
+        label: labels.remove(0),
+        conns: ds.read_table::<ConnectionRow>().unwrap(),
+        procs: ds.read_table::<ProcessRow>().unwrap(),
+    }
+}
+
+impl Run {
+    fn special_port(&self) -> Option<u32> {
+        self.label
+            .target
+            .rsplit(':')
+            .next()?
+            .parse()
+            .ok()
+            .filter(|_| self.label.target.starts_with("conn:"))
+    }
+    /// Bytes received per second by the ordinary sessions, before and after the onset.
+    fn others_rate(&self) -> (f64, f64) {
+        let special = self.special_port();
+        let mut per_conn: BTreeMap<u32, Vec<(i64, u64)>> = BTreeMap::new();
+        for c in self
+            .conns
+            .iter()
+            .filter(|c| c.state == "ESTABLISHED" && Some(c.remote_port) != special)
+        {
+            per_conn
+                .entry(c.remote_port)
+                .or_default()
+                .push((c.ts_ns, c.bytes_received.unwrap()));
+        }
+        let first = self.conns[0].ts_ns;
+        let last = self.conns.last().unwrap().ts_ns;
+        // The normal mix has no onset: compare its two halves.
+        let onset = if special.is_some() {
+            self.label.start_ns
+        } else {
+            (first + last) / 2
+        };
+        let rate = |from: i64, to: i64| {
+            per_conn
+                .values()
+                .map(|v| {
+                    let at = |t: i64| v.iter().rev().find(|(ts, _)| *ts <= t).map_or(0, |x| x.1);
+                    (at(to) - at(from)) as f64
+                })
+                .sum::<f64>()
+                / ((to - from) as f64 / 1e9)
+        };
+        (rate(first, onset - 1), rate(onset + 5_000_000_000, last))
+    }
+    fn special_cpu_per_s(&self) -> f64 {
+        let port = self.special_port().unwrap();
+        let pid = self
+            .conns
+            .iter()
+            .find(|c| c.remote_port == port)
+            .unwrap()
+            .pid
+            .unwrap();
+        let rows: Vec<&ProcessRow> = self.procs.iter().filter(|p| p.pid == pid).collect();
+        let (a, b) = (rows[0], rows[rows.len() - 1]);
+        let cpu = (b.utime_ticks + b.stime_ticks - a.utime_ticks - a.stime_ticks) as f64;
+        cpu / ((b.ts_ns - a.ts_ns) as f64 / 1e9)
+    }
+}
+
+#[test]
+fn toxic_sessions_starve_the_others_and_are_labelled_by_connection() {
+    for seed in 1..=3 {
+        for kind in [ToxicKind::LockHolder, ToxicKind::CpuHog] {
+            let r = run(kind, seed);
+            assert_eq!(r.label.kind, "toxic_query");
+            assert!(
+                r.label.target.starts_with("conn:10.0.0.5:5432-"),
+                "{}",
+                r.label.target
+            );
+            let port = r.special_port().unwrap();
+            let first_seen = r.conns.iter().find(|c| c.remote_port == port).unwrap();
+            assert_eq!(
+                first_seen.ts_ns, r.label.start_ns,
+                "the connection appears at the label's start"
+            );
+            let (before, after) = r.others_rate();
+            assert!(
+                after < 0.3 * before,
+                "{kind} {seed}: others starve ({before:.0} -> {after:.0} B/s)"
+            );
+            let cpu = r.special_cpu_per_s();
+            match kind {
+                ToxicKind::LockHolder => assert!(cpu < 1.0, "the lock holder idles: {cpu}"),
+                _ => assert!(cpu > 90.0, "the hog burns a core: {cpu} ticks/s"),
+            }
+        }
+    }
+}
+
+#[test]
+fn heavy_but_harmless_sessions_leave_the_others_alone() {
+    for seed in 1..=3 {
+        let big = run(ToxicKind::LargeDownload, seed);
+        assert_eq!(big.label.kind, "toxic_negative");
+        let (before, after) = big.others_rate();
+        assert!(after > 0.7 * before, "{before} {after}");
+        let port = big.special_port().unwrap();
+        let last = big
+            .conns
+            .iter()
+            .rev()
+            .find(|c| c.remote_port == port)
+            .unwrap();
+        assert!(last.bytes_acked.unwrap() > 1 << 30, "a large transfer");
+
+        let slow = run(ToxicKind::SlowClient, seed);
+        let (before, after) = slow.others_rate();
+        assert!(after > 0.7 * before);
+        let port = slow.special_port().unwrap();
+        let last = slow
+            .conns
+            .iter()
+            .rev()
+            .find(|c| c.remote_port == port)
+            .unwrap();
+        assert!(
+            last.rtt_us.unwrap() > 50_000
+                && last.total_retrans.unwrap() > 0
+                && last.age_ms.unwrap() > 60_000
+        );
+
+        let normal = run(ToxicKind::NormalMix, seed);
+        assert_eq!(normal.label.target, "service:10.0.0.5:5432");
+        let (before, after) = normal.others_rate();
+        assert!(after > 0.7 * before && before > 0.0);
+    }
+}
+
+#[test]
+fn byte_stable_and_validated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    write_toxic(&a, ToxicKind::CpuHog, 4, RUN, SECOND).unwrap();
+    write_toxic(&b, ToxicKind::CpuHog, 4, RUN, SECOND).unwrap();
+    let bytes = |d: &std::path::Path| {
+        let ds = Dataset::open(d).unwrap();
+        ds.segments(qb_signals::Table::Connections)
+            .unwrap()
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bytes(&a), bytes(&b));
+    let err = "slow".parse::<ToxicKind>().unwrap_err().to_string();
+    assert!(
+        err.contains("unknown toxic kind 'slow'") && err.contains("lock_holder"),
+        "{err}"
+    );
+}
