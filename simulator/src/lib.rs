@@ -5,6 +5,7 @@
 //! Families so far: memory (leaks ending in OOM kills) and stuck processes (deadlock,
 //! livelock, D state, pool exhaustion), each with hard negatives.
 
+mod clock;
 mod kinds;
 pub mod memory;
 pub mod rng;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use qb_signals::{DatasetWriter, LabelRow, Manifest, Origin, SignalSource, Table, WriterOptions};
 
+pub use clock::Clock;
 pub use memory::{MemoryGenerator, MemoryKind};
 pub use standard::{HELD_OUT_SEEDS, Scenario, Split, StandardItem, TRAINING_SEEDS, standard_plan};
 pub use stuck::{StuckGenerator, StuckKind};
@@ -46,42 +48,12 @@ pub trait Generator: SignalSource {
     fn labels(&self) -> &[LabelRow];
 }
 
-impl Generator for MemoryGenerator {
-    fn labels(&self) -> &[LabelRow] {
-        MemoryGenerator::labels(self)
-    }
-}
-
-impl Generator for StuckGenerator {
-    fn labels(&self) -> &[LabelRow] {
-        StuckGenerator::labels(self)
-    }
-}
-
-impl Generator for ToxicGenerator {
-    fn labels(&self) -> &[LabelRow] {
-        ToxicGenerator::labels(self)
-    }
-}
-
-/// Ticks of `interval` in `duration`, or an error for a zero interval.
-fn ticks(duration: Duration, interval: Duration) -> Result<(i64, i64), SimError> {
-    let interval_ns = i64::try_from(interval.as_nanos()).unwrap_or(i64::MAX);
-    if interval_ns == 0 {
-        return Err(SimError::OutOfRange("the interval must be positive".into()));
-    }
-    Ok((
-        i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX) / interval_ns,
-        interval_ns,
-    ))
-}
-
 /// Runs a generator to the end and writes its frames and labels as a dataset.
 pub fn write_dataset(
     dir: &Path,
     name: &str,
     seed: u64,
-    interval: Duration,
+    clock: Clock,
     tables: &[Table],
     generator: &mut dyn Generator,
 ) -> Result<Manifest, SimError> {
@@ -98,7 +70,7 @@ pub fn write_dataset(
             append: false,
         },
     )?;
-    writer.set_interval(interval);
+    writer.set_interval(clock.interval());
     writer.set_generator(name, seed);
     while let Some(frame) = generator.next_frame()? {
         writer.write_frame(&frame)?;
@@ -115,14 +87,14 @@ pub fn write_memory(
     duration: Duration,
     interval: Duration,
 ) -> Result<Manifest, SimError> {
-    let (n, interval_ns) = ticks(duration, interval)?;
-    let mut generator = MemoryGenerator::new(kind, seed, n, interval_ns)?;
+    let clock = Clock::new(duration, interval)?;
+    let mut generator = MemoryGenerator::new(kind, seed, clock)?;
     let tables = [Table::System, Table::Process, Table::Cgroup, Table::Labels];
     write_dataset(
         dir,
         &format!("memory/{kind}"),
         seed,
-        interval,
+        clock,
         &tables,
         &mut generator,
     )
@@ -136,8 +108,8 @@ pub fn write_stuck(
     duration: Duration,
     interval: Duration,
 ) -> Result<Manifest, SimError> {
-    let (n, interval_ns) = ticks(duration, interval)?;
-    let mut generator = StuckGenerator::new(kind, seed, n, interval_ns)?;
+    let clock = Clock::new(duration, interval)?;
+    let mut generator = StuckGenerator::new(kind, seed, clock)?;
     let tables = [
         Table::System,
         Table::Process,
@@ -149,7 +121,7 @@ pub fn write_stuck(
         dir,
         &format!("stuck/{kind}"),
         seed,
-        interval,
+        clock,
         &tables,
         &mut generator,
     )
@@ -163,8 +135,8 @@ pub fn write_toxic(
     duration: Duration,
     interval: Duration,
 ) -> Result<Manifest, SimError> {
-    let (n, interval_ns) = ticks(duration, interval)?;
-    let mut generator = ToxicGenerator::new(kind, seed, n, interval_ns)?;
+    let clock = Clock::new(duration, interval)?;
+    let mut generator = ToxicGenerator::new(kind, seed, clock)?;
     let tables = [
         Table::System,
         Table::Process,
@@ -175,7 +147,7 @@ pub fn write_toxic(
         dir,
         &format!("toxic/{kind}"),
         seed,
-        interval,
+        clock,
         &tables,
         &mut generator,
     )

@@ -10,7 +10,7 @@ use qb_signals::{CgroupRow, Frame, LabelRow, ProcessRow, SignalSource, SystemRow
 
 use crate::kinds::kinds;
 use crate::rng::Rng;
-use crate::{START_NS, SimError};
+use crate::{Clock, Generator, START_NS, SimError};
 
 const MIB: f64 = 1024.0 * 1024.0;
 const SEC: i64 = 1_000_000_000;
@@ -70,9 +70,7 @@ pub struct MemoryGenerator {
     kind: MemoryKind,
     host: String,
     rng: Rng,
-    tick: i64,
-    ticks: i64,
-    interval_ns: i64,
+    clock: Clock,
     mem_total: f64,
     // Target cgroup.
     path: String,
@@ -104,21 +102,9 @@ pub struct MemoryGenerator {
 }
 
 impl MemoryGenerator {
-    /// `ticks` ticks of `interval_ns` each, parameters drawn from `seed`.
-    pub fn new(
-        kind: MemoryKind,
-        seed: u64,
-        ticks: i64,
-        interval_ns: i64,
-    ) -> Result<Self, SimError> {
-        if ticks < 60 {
-            return Err(SimError::OutOfRange(
-                "a memory episode needs at least 60 ticks".into(),
-            ));
-        }
-        if interval_ns <= 0 {
-            return Err(SimError::OutOfRange("the interval must be positive".into()));
-        }
+    /// One episode over `clock`, parameters drawn from `seed`.
+    pub fn new(kind: MemoryKind, seed: u64, clock: Clock) -> Result<Self, SimError> {
+        let clock = clock.require(60, "a memory episode")?;
         let mut rng = Rng::new(seed);
         let mut r = rng.fork(1);
         let limit = r.range(256.0, 4096.0).round() * MIB;
@@ -126,8 +112,8 @@ impl MemoryGenerator {
         let file = limit * r.range(0.05, 0.2);
         let comms = ["java", "python3", "node", "postgres", "app-server"];
         let comm = comms[(r.next_u64() % comms.len() as u64) as usize];
-        let start_tick = (ticks as f64 * r.range(0.05, 0.3)) as i64;
-        let target_oom_tick = (ticks as f64 * r.range(0.6, 0.9)) as i64;
+        let start_tick = (clock.ticks() as f64 * r.range(0.05, 0.3)) as i64;
+        let target_oom_tick = (clock.ticks() as f64 * r.range(0.6, 0.9)) as i64;
         let services = (0..2 + r.next_u64() % 3)
             .map(|i| Service {
                 path: format!("/system.slice/svc-{i}.service"),
@@ -141,9 +127,7 @@ impl MemoryGenerator {
         Ok(MemoryGenerator {
             kind,
             host: format!("sim-{seed}"),
-            tick: 0,
-            ticks,
-            interval_ns,
+            clock,
             mem_total: (r.range(8.0, 64.0).round()) * 1024.0 * MIB,
             path: format!("/kubepods/burstable/pod{seed:08x}/app"),
             pid: 4000 + (seed % 1000) as u32,
@@ -181,14 +165,6 @@ impl MemoryGenerator {
     }
 
     /// Labels emitted so far (complete once the generator is exhausted).
-    pub fn labels(&self) -> &[LabelRow] {
-        &self.labels
-    }
-
-    fn ts(&self, tick: i64) -> i64 {
-        START_NS + tick * self.interval_ns
-    }
-
     /// Anonymous memory the target wants at `t` (before the limit intervenes).
     fn wanted_anon(&mut self, t: i64) -> f64 {
         let since = (t - self.start_tick).max(0) as f64;
@@ -225,7 +201,7 @@ impl MemoryGenerator {
     }
 
     fn step(&mut self, t: i64) -> Frame {
-        let ts = self.ts(t);
+        let ts = self.clock.ts(t);
         let mut frame = Frame::new(ts, self.host.clone());
 
         // The target: after an OOM kill the supervisor restarts it 5 ticks later, healthy.
@@ -273,9 +249,9 @@ impl MemoryGenerator {
             0.0
         };
         // avg10 is an exponential average over 10 s of stall share.
-        let decay = (-(self.interval_ns as f64) / (10.0 * SEC as f64)).exp();
+        let decay = (-(self.clock.interval_ns() as f64) / (10.0 * SEC as f64)).exp();
         self.psi_avg10 = self.psi_avg10 * decay + pressure * (1.0 - decay);
-        self.psi_total_us += (pressure / 100.0 * self.interval_ns as f64 / 1000.0) as u64;
+        self.psi_total_us += (pressure / 100.0 * self.clock.interval_ns() as f64 / 1000.0) as u64;
 
         let full = if self.swap_limit > 0.0 {
             swapped >= self.swap_limit
@@ -290,10 +266,10 @@ impl MemoryGenerator {
             self.killed_at = Some(t);
             self.restarted_pid = self.pid + 7;
             self.labels.push(LabelRow {
-                ts_ns: self.ts(self.start_tick),
+                ts_ns: self.clock.ts(self.start_tick),
                 kind: "memory_leak".into(),
                 target: self.path.clone(),
-                start_ns: self.ts(self.start_tick),
+                start_ns: self.clock.ts(self.start_tick),
                 end_ns: Some(ts),
                 attributes: format!(
                     r#"{{"flavour":"{}","oom_ns":{ts},"limit_bytes":{},"swap_limit_bytes":{},"pid":{}}}"#,
@@ -426,11 +402,11 @@ impl MemoryGenerator {
             return;
         }
         self.labels.push(LabelRow {
-            ts_ns: self.ts(self.start_tick),
+            ts_ns: self.clock.ts(self.start_tick),
             kind: "memory_negative".into(),
             target: self.path.clone(),
-            start_ns: self.ts(self.start_tick),
-            end_ns: Some(self.ts(self.ticks - 1)),
+            start_ns: self.clock.ts(self.start_tick),
+            end_ns: Some(self.clock.end_ts()),
             attributes: format!(
                 r#"{{"flavour":"{}","limit_bytes":{}}}"#,
                 self.kind, self.limit as u64
@@ -441,12 +417,16 @@ impl MemoryGenerator {
 
 impl SignalSource for MemoryGenerator {
     fn next_frame(&mut self) -> qb_signals::Result<Option<Frame>> {
-        if self.tick >= self.ticks {
+        let Some(t) = self.clock.advance() else {
             self.finish_labels();
             return Ok(None);
-        }
-        let frame = self.step(self.tick);
-        self.tick += 1;
-        Ok(Some(frame))
+        };
+        Ok(Some(self.step(t)))
+    }
+}
+
+impl Generator for MemoryGenerator {
+    fn labels(&self) -> &[LabelRow] {
+        &self.labels
     }
 }

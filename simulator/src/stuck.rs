@@ -11,7 +11,7 @@ use qb_signals::{ConnectionRow, Frame, LabelRow, ProcessRow, SignalSource, Sysca
 
 use crate::kinds::kinds;
 use crate::rng::Rng;
-use crate::{START_NS, SimError};
+use crate::{Clock, Generator, START_NS, SimError};
 
 // x86_64 syscall numbers.
 const READ: u32 = 0;
@@ -119,9 +119,7 @@ pub struct StuckGenerator {
     runtime: Runtime,
     host: String,
     rng: Rng,
-    tick: i64,
-    ticks: i64,
-    interval_s: f64,
+    clock: Clock,
     onset: i64,
     episode_len: i64,
     pid: u32,
@@ -145,15 +143,8 @@ pub struct StuckGenerator {
 }
 
 impl StuckGenerator {
-    pub fn new(kind: StuckKind, seed: u64, ticks: i64, interval_ns: i64) -> Result<Self, SimError> {
-        if ticks < 120 {
-            return Err(SimError::OutOfRange(
-                "a stuck-process episode needs at least 120 ticks".into(),
-            ));
-        }
-        if interval_ns <= 0 {
-            return Err(SimError::OutOfRange("the interval must be positive".into()));
-        }
+    pub fn new(kind: StuckKind, seed: u64, clock: Clock) -> Result<Self, SimError> {
+        let clock = clock.require(120, "a stuck-process episode")?;
         let mut rng = Rng::new(seed ^ 0x5757_0000);
         let mut r = rng.fork(2);
         let runtime = [Runtime::Java, Runtime::Python, Runtime::Go][(r.next_u64() % 3) as usize];
@@ -166,10 +157,8 @@ impl StuckGenerator {
             kind,
             runtime,
             host: format!("sim-{seed}"),
-            tick: 0,
-            ticks,
-            interval_s: interval_ns as f64 / 1e9,
-            onset: (ticks as f64 * r.range(0.2, 0.5)) as i64,
+            clock,
+            onset: (clock.ticks() as f64 * r.range(0.2, 0.5)) as i64,
             episode_len: 5 + (r.next_u64() % 26) as i64,
             pid: 3000 + (seed % 2000) as u32,
             threads,
@@ -192,20 +181,12 @@ impl StuckGenerator {
         })
     }
 
-    pub fn labels(&self) -> &[LabelRow] {
-        &self.labels
-    }
-
-    fn ts(&self, tick: i64) -> i64 {
-        START_NS + (tick as f64 * self.interval_s * 1e9) as i64
-    }
-
     /// What the target does this tick: (cpu share of one core, requests served,
     /// requests arriving, state, blocked syscall, wchan, extra syscalls).
     fn behaviour(&mut self, t: i64) -> Tick {
         let after = t >= self.onset;
         let in_episode = after && t < self.onset + self.episode_len;
-        let arriving = self.rate * self.interval_s * (1.0 + 0.1 * self.rng.normal()).max(0.0);
+        let arriving = self.rate * self.clock.seconds() * (1.0 + 0.1 * self.rng.normal()).max(0.0);
         let healthy = Tick {
             cpu: (self.rate * 0.002).min(0.9) * (1.0 + 0.1 * self.rng.normal()).abs(),
             served: arriving,
@@ -232,7 +213,10 @@ impl StuckGenerator {
                 served: 0.0,
                 state: "R",
                 syscall: None,
-                extra: vec![(FUTEX, self.rng.range(20_000.0, 120_000.0) * self.interval_s)],
+                extra: vec![(
+                    FUTEX,
+                    self.rng.range(20_000.0, 120_000.0) * self.clock.seconds(),
+                )],
                 ..healthy
             },
             StuckKind::DStateHang if after => Tick {
@@ -268,7 +252,10 @@ impl StuckGenerator {
                 state: "R",
                 syscall: None,
                 extra: vec![
-                    (FUTEX, self.rng.range(2_000.0, 20_000.0) * self.interval_s),
+                    (
+                        FUTEX,
+                        self.rng.range(2_000.0, 20_000.0) * self.clock.seconds(),
+                    ),
                     (MMAP, 50.0),
                 ],
                 ..healthy
@@ -283,7 +270,7 @@ impl StuckGenerator {
                 served: arriving,
                 state: "R",
                 syscall: None,
-                extra: vec![(WRITE, 2.0 * self.interval_s)],
+                extra: vec![(WRITE, 2.0 * self.clock.seconds())],
                 ..healthy
             },
             StuckKind::BatchSleeper => {
@@ -302,8 +289,8 @@ impl StuckGenerator {
                     wchan: None,
                     extra: if working {
                         vec![
-                            (READ, 400.0 * self.interval_s),
-                            (WRITE, 200.0 * self.interval_s),
+                            (READ, 400.0 * self.clock.seconds()),
+                            (WRITE, 200.0 * self.clock.seconds()),
                         ]
                     } else {
                         vec![]
@@ -315,10 +302,10 @@ impl StuckGenerator {
     }
 
     fn step(&mut self, t: i64) -> Frame {
-        let ts = self.ts(t);
+        let ts = self.clock.ts(t);
         let mut frame = Frame::new(ts, self.host.clone());
         let b = self.behaviour(t);
-        let dt = self.interval_s;
+        let dt = self.clock.seconds();
 
         // Queues: what is not served piles up, first unread in accepted sockets, then in
         // the accept backlog up to its limit.
@@ -495,13 +482,13 @@ impl StuckGenerator {
         let (kind, end) = if self.kind.is_stuck() {
             ("stuck", None)
         } else {
-            ("stuck_negative", Some(self.ts(self.ticks - 1)))
+            ("stuck_negative", Some(self.clock.end_ts()))
         };
         self.labels.push(LabelRow {
-            ts_ns: self.ts(self.onset),
+            ts_ns: self.clock.ts(self.onset),
             kind: kind.into(),
             target: format!("pid:{}", self.pid),
-            start_ns: self.ts(self.onset),
+            start_ns: self.clock.ts(self.onset),
             end_ns: end,
             attributes: format!(
                 r#"{{"flavour":"{}","runtime":"{}","threads":{}}}"#,
@@ -526,12 +513,16 @@ struct Tick {
 
 impl SignalSource for StuckGenerator {
     fn next_frame(&mut self) -> qb_signals::Result<Option<Frame>> {
-        if self.tick >= self.ticks {
+        let Some(t) = self.clock.advance() else {
             self.finish_labels();
             return Ok(None);
-        }
-        let frame = self.step(self.tick);
-        self.tick += 1;
-        Ok(Some(frame))
+        };
+        Ok(Some(self.step(t)))
+    }
+}
+
+impl Generator for StuckGenerator {
+    fn labels(&self) -> &[LabelRow] {
+        &self.labels
     }
 }

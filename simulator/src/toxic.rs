@@ -11,7 +11,7 @@ use qb_signals::{ConnectionRow, Frame, LabelRow, ProcessRow, SignalSource, Syste
 
 use crate::kinds::kinds;
 use crate::rng::Rng;
-use crate::{START_NS, SimError};
+use crate::{Clock, Generator, START_NS, SimError};
 
 kinds! {
     /// Toxic-query scenarios: two toxic sessions, three heavy-but-harmless ones.
@@ -59,9 +59,7 @@ pub struct ToxicGenerator {
     kind: ToxicKind,
     host: String,
     rng: Rng,
-    tick: i64,
-    ticks: i64,
-    interval_s: f64,
+    clock: Clock,
     onset: i64,
     sessions: Vec<Session>,
     /// The session that is toxic (or the heavy negative), present from the onset.
@@ -70,15 +68,8 @@ pub struct ToxicGenerator {
 }
 
 impl ToxicGenerator {
-    pub fn new(kind: ToxicKind, seed: u64, ticks: i64, interval_ns: i64) -> Result<Self, SimError> {
-        if ticks < 120 {
-            return Err(SimError::OutOfRange(
-                "a toxic-query episode needs at least 120 ticks".into(),
-            ));
-        }
-        if interval_ns <= 0 {
-            return Err(SimError::OutOfRange("the interval must be positive".into()));
-        }
+    pub fn new(kind: ToxicKind, seed: u64, clock: Clock) -> Result<Self, SimError> {
+        let clock = clock.require(120, "a toxic-query episode")?;
         let mut rng = Rng::new(seed ^ 0x7071_0000);
         let mut r = rng.fork(3);
         let sessions = (0..6 + r.next_u64() % 10)
@@ -98,10 +89,8 @@ impl ToxicGenerator {
         Ok(ToxicGenerator {
             kind,
             host: format!("sim-{seed}"),
-            tick: 0,
-            ticks,
-            interval_s: interval_ns as f64 / 1e9,
-            onset: (ticks as f64 * r.range(0.2, 0.5)) as i64,
+            clock,
+            onset: (clock.ticks() as f64 * r.range(0.2, 0.5)) as i64,
             sessions,
             special: None,
             labels: Vec::new(),
@@ -109,18 +98,10 @@ impl ToxicGenerator {
         })
     }
 
-    pub fn labels(&self) -> &[LabelRow] {
-        &self.labels
-    }
-
-    fn ts(&self, tick: i64) -> i64 {
-        START_NS + (tick as f64 * self.interval_s * 1e9) as i64
-    }
-
     fn step(&mut self, t: i64) -> Frame {
-        let ts = self.ts(t);
+        let ts = self.clock.ts(t);
         let mut frame = Frame::new(ts, self.host.clone());
-        let dt = self.interval_s;
+        let dt = self.clock.seconds();
         if t == self.onset && self.kind != ToxicKind::NormalMix {
             let slow = self.kind == ToxicKind::SlowClient;
             self.special = Some(Session {
@@ -255,11 +236,11 @@ impl ToxicGenerator {
         let Some(sp) = &self.special else {
             // The normal mix: the whole service is the negative.
             self.labels.push(LabelRow {
-                ts_ns: self.ts(0),
+                ts_ns: self.clock.ts(0),
                 kind: "toxic_negative".into(),
                 target: format!("service:10.0.0.5:{PORT}"),
-                start_ns: self.ts(0),
-                end_ns: Some(self.ts(self.ticks - 1)),
+                start_ns: self.clock.ts(0),
+                end_ns: Some(self.clock.end_ts()),
                 attributes: format!(r#"{{"flavour":"{}"}}"#, self.kind),
             });
             return;
@@ -270,11 +251,11 @@ impl ToxicGenerator {
             "toxic_negative"
         };
         self.labels.push(LabelRow {
-            ts_ns: self.ts(self.onset),
+            ts_ns: self.clock.ts(self.onset),
             kind: kind.into(),
             target: format!("conn:10.0.0.5:{PORT}-10.0.2.20:{}", sp.remote_port),
-            start_ns: self.ts(self.onset),
-            end_ns: (!self.kind.is_toxic()).then(|| self.ts(self.ticks - 1)),
+            start_ns: self.clock.ts(self.onset),
+            end_ns: (!self.kind.is_toxic()).then(|| self.clock.end_ts()),
             attributes: format!(
                 r#"{{"flavour":"{}","pid":{},"inode":{}}}"#,
                 self.kind, sp.pid, sp.inode
@@ -285,12 +266,16 @@ impl ToxicGenerator {
 
 impl SignalSource for ToxicGenerator {
     fn next_frame(&mut self) -> qb_signals::Result<Option<Frame>> {
-        if self.tick >= self.ticks {
+        let Some(t) = self.clock.advance() else {
             self.finish_labels();
             return Ok(None);
-        }
-        let frame = self.step(self.tick);
-        self.tick += 1;
-        Ok(Some(frame))
+        };
+        Ok(Some(self.step(t)))
+    }
+}
+
+impl Generator for ToxicGenerator {
+    fn labels(&self) -> &[LabelRow] {
+        &self.labels
     }
 }
