@@ -170,18 +170,10 @@ impl DatasetWriter {
         Ok(())
     }
 
-    /// Rows and bytes written so far, per table (closed segments only count their bytes).
-    pub fn stats(&self) -> BTreeMap<Table, (u64, u64)> {
-        self.writers
-            .iter()
-            .map(|(t, w)| (*t, (w.rows, w.bytes)))
-            .collect()
-    }
-
     fn sync_manifest(&mut self) -> Result<()> {
         for (table, w) in &self.writers {
             if let Some(entry) = self.manifest.tables.get_mut(table.name()) {
-                entry.rows = w.rows_closed;
+                entry.rows = w.rows;
                 entry.bytes = w.bytes;
                 entry.segments = w.segments;
             }
@@ -266,8 +258,8 @@ struct SegmentWriter {
     segment_ns: i64,
     props: WriterProperties,
     open: Option<OpenSegment>,
+    /// Rows of closed segments; the open one's count when it closes.
     rows: u64,
-    rows_closed: u64,
     bytes: u64,
     segments: u64,
 }
@@ -309,7 +301,6 @@ impl SegmentWriter {
             props,
             open: None,
             rows: 0,
-            rows_closed: 0,
             bytes: 0,
             segments: 0,
         }
@@ -336,7 +327,6 @@ impl SegmentWriter {
             message: e.to_string(),
         })?;
         seg.rows += batch.num_rows() as u64;
-        self.rows += batch.num_rows() as u64;
         Ok(roll)
     }
 
@@ -378,7 +368,7 @@ impl SegmentWriter {
         seg.writer.inner().sync_all().at(&seg.partial)?;
         std::fs::rename(&seg.partial, &seg.path).at(&seg.path)?;
         self.bytes += std::fs::metadata(&seg.path).at(&seg.path)?.len();
-        self.rows_closed += seg.rows;
+        self.rows += seg.rows;
         self.segments += 1;
         Ok(())
     }
