@@ -2,6 +2,7 @@
 //! lives in a library crate.
 
 mod inspect;
+mod live;
 mod record;
 mod simulate;
 
@@ -36,6 +37,9 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Print the canonical signal schema (every table and column, with unit and source)
     Schema,
+    /// Worker mode of `simulate live`: the body of a misbehaving process
+    #[command(hide = true)]
+    Workload(live::WorkloadArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::Record(args) => record::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Workload(args) => live::workload(args),
         Command::Schema => {
             print!("{}", qb_signals::canonical_text());
             Ok(())

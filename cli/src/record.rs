@@ -2,13 +2,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use qb_recorder::{LIVE_TABLES, Recorder, RecorderConfig, now_ns};
+use qb_recorder::{LIVE_TABLES, Recorder, RecorderConfig, Ticker, now_ns};
 use qb_signals::{DatasetWriter, Origin, Table, WriterOptions};
 
 #[derive(Debug, Args)]
@@ -137,11 +137,10 @@ pub fn run(args: RecordArgs) -> Result<()> {
     }
 
     let progress = progress_bar(args.duration, args.interval);
-    let started = Instant::now();
+    let mut ticker = Ticker::new(args.interval, args.duration);
     let mut cpu = CpuTimes::default();
-    let mut next_tick = started;
     let loop_result = (|| -> Result<()> {
-        while !stop.load(Ordering::Relaxed) {
+        loop {
             let cpu_before = thread_cpu_ns();
             let frame = recorder.collect(now_ns());
             writer.write_frame(&frame)?;
@@ -152,19 +151,10 @@ pub fn run(args: RecordArgs) -> Result<()> {
                 frame.processes.len(),
                 frame.cgroups.len()
             ));
-
-            next_tick += args.interval;
-            // A tick slower than the interval skips the missed ticks rather than bursting.
-            next_tick = next_tick.max(Instant::now());
-            if args
-                .duration
-                .is_some_and(|d| next_tick.duration_since(started) >= d)
-            {
-                break;
+            if !ticker.wait(&stop) {
+                return Ok(());
             }
-            sleep_until(next_tick, &stop);
         }
-        Ok(())
     })();
     progress.finish_and_clear();
     let problems = recorder.log_problems();
@@ -175,7 +165,7 @@ pub fn run(args: RecordArgs) -> Result<()> {
     let manifest = writer.finish()?;
     loop_result?;
 
-    print_summary(&args, &manifest, &recorder, started.elapsed(), &cpu);
+    print_summary(&args, &manifest, &recorder, ticker.elapsed(), &cpu);
     Ok(())
 }
 
@@ -286,18 +276,7 @@ fn thread_cpu_ns() -> u64 {
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Sleeps in short slices so a signal ends the recording promptly.
-fn sleep_until(deadline: Instant, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        if now >= deadline {
-            return;
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
-    }
-}
-
-fn progress_bar(duration: Option<Duration>, interval: Duration) -> ProgressBar {
+pub fn progress_bar(duration: Option<Duration>, interval: Duration) -> ProgressBar {
     match duration {
         Some(d) => {
             let ticks = (d.as_nanos() / interval.as_nanos()).max(1) as u64;

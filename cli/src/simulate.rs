@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use qb_simulator::{MemoryKind, StuckKind, ToxicKind};
+use qb_simulator::{MemoryKind, PiiKind, StuckKind, ToxicKind};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -22,8 +22,13 @@ enum Family {
     /// A PostgreSQL-like service with a toxic session (lock holder, CPU hog), and heavy
     /// but harmless negatives
     Toxic(ToxicArgs),
+    /// Services leaking PII into log files (byte-span labels per line), and lookalike
+    /// negatives
+    Pii(PiiArgs),
     /// Regenerate the standard training and held-out sets (documented seeds)
     Standard(StandardArgs),
+    /// Real misbehaving processes recorded by the real recorder (root)
+    Live(crate::live::LiveArgs),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +56,16 @@ struct ToxicArgs {
           long_help = "Scenario kind: lock_holder, cpu_hog (positives); normal_mix, large_download, \
                        slow_client (negatives)")]
     kind: ToxicKind,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Args)]
+struct PiiArgs {
+    /// Scenario kind
+    #[arg(long, value_parser = |s: &str| s.parse::<PiiKind>().map_err(|e| e.to_string()),
+          long_help = "Scenario kind: pii_flood, debug_dump (positives); clean, lookalikes (negatives)")]
+    kind: PiiKind,
     #[command(flatten)]
     common: Common,
 }
@@ -85,6 +100,7 @@ struct MemoryArgs {
 pub fn run(args: SimulateArgs) -> Result<()> {
     let (name, c, manifest) = match args.family {
         Family::Standard(a) => return standard(&a.out),
+        Family::Live(a) => return crate::live::run(a),
         Family::Memory(a) => {
             let c = a.common;
             let m = qb_simulator::write_memory(&c.out, a.kind, c.seed, c.duration, c.interval)?;
@@ -99,6 +115,11 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             let c = a.common;
             let m = qb_simulator::write_toxic(&c.out, a.kind, c.seed, c.duration, c.interval)?;
             (format!("toxic/{}", a.kind), c, m)
+        }
+        Family::Pii(a) => {
+            let c = a.common;
+            let m = qb_simulator::write_pii(&c.out, a.kind, c.seed, c.duration, c.interval)?;
+            (format!("pii/{}", a.kind), c, m)
         }
     };
     let labels = manifest

@@ -14,6 +14,7 @@ pub mod parse;
 pub mod process;
 pub mod syscalls;
 pub mod system;
+mod ticker;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub use logs::{LogTailer, TailConfig, TailStats};
 pub use process::{ProcessCollector, ProcessStats};
 pub use syscalls::{SyscallCollector, SyscallStats};
 pub use system::SystemCollector;
+pub use ticker::Ticker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -2,12 +2,14 @@
 //! schema, plus a separate ground-truth `labels` stream. The same seed gives the same
 //! frames, labels and Parquet bytes.
 //!
-//! Families so far: memory (leaks ending in OOM kills) and stuck processes (deadlock,
-//! livelock, D state, pool exhaustion), each with hard negatives.
+//! Families so far: memory (leaks ending in OOM kills), stuck processes (deadlock,
+//! livelock, D state, pool exhaustion), toxic queries, and PII in log files (with
+//! byte-exact span labels), each with hard negatives.
 
 mod clock;
 mod kinds;
 pub mod memory;
+pub mod pii;
 pub mod rng;
 pub mod standard;
 pub mod stuck;
@@ -20,6 +22,7 @@ use qb_signals::{DatasetWriter, LabelRow, Manifest, Origin, SignalSource, Table,
 
 pub use clock::Clock;
 pub use memory::{MemoryGenerator, MemoryKind};
+pub use pii::{PiiGenerator, PiiKind, PiiLine, PiiLineGenerator, PiiMix, PiiSpan};
 pub use standard::{HELD_OUT_SEEDS, Scenario, Split, StandardItem, TRAINING_SEEDS, standard_plan};
 pub use stuck::{StuckGenerator, StuckKind};
 pub use toxic::{ToxicGenerator, ToxicKind};
@@ -146,6 +149,28 @@ pub fn write_toxic(
     write_dataset(
         dir,
         &format!("toxic/{kind}"),
+        seed,
+        clock,
+        &tables,
+        &mut generator,
+    )
+}
+
+/// A PII episode as a dataset (system, logs, labels: one per line carrying PII or
+/// lookalikes, see `pii`).
+pub fn write_pii(
+    dir: &Path,
+    kind: PiiKind,
+    seed: u64,
+    duration: Duration,
+    interval: Duration,
+) -> Result<Manifest, SimError> {
+    let clock = Clock::new(duration, interval)?;
+    let mut generator = PiiGenerator::new(kind, seed, clock)?;
+    let tables = [Table::System, Table::Logs, Table::Labels];
+    write_dataset(
+        dir,
+        &format!("pii/{kind}"),
         seed,
         clock,
         &tables,

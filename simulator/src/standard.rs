@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use qb_signals::Manifest;
 
-use crate::{MemoryKind, SimError, StuckKind, ToxicKind, write_memory, write_stuck, write_toxic};
+use crate::{
+    MemoryKind, PiiKind, SimError, StuckKind, ToxicKind, write_memory, write_pii, write_stuck,
+    write_toxic,
+};
 
 /// Seeds of the training set.
 pub const TRAINING_SEEDS: std::ops::RangeInclusive<u64> = 1..=8;
@@ -37,6 +40,7 @@ pub enum Scenario {
     Memory(MemoryKind),
     Stuck(StuckKind),
     Toxic(ToxicKind),
+    Pii(PiiKind),
 }
 
 /// One dataset of a standard set.
@@ -55,6 +59,7 @@ impl StandardItem {
             Scenario::Memory(k) => format!("memory/{k}"),
             Scenario::Stuck(k) => format!("stuck/{k}"),
             Scenario::Toxic(k) => format!("toxic/{k}"),
+            Scenario::Pii(k) => format!("pii/{k}"),
         }
     }
 
@@ -63,6 +68,7 @@ impl StandardItem {
             Scenario::Memory(k) => write_memory(&self.dir, k, self.seed, MEMORY_RUN, INTERVAL),
             Scenario::Stuck(k) => write_stuck(&self.dir, k, self.seed, SHORT_RUN, INTERVAL),
             Scenario::Toxic(k) => write_toxic(&self.dir, k, self.seed, SHORT_RUN, INTERVAL),
+            Scenario::Pii(k) => write_pii(&self.dir, k, self.seed, SHORT_RUN, INTERVAL),
         }
     }
 }
@@ -73,7 +79,8 @@ pub fn standard_plan(root: &Path) -> Vec<StandardItem> {
         .into_iter()
         .map(Scenario::Memory)
         .chain(StuckKind::ALL.into_iter().map(Scenario::Stuck))
-        .chain(ToxicKind::ALL.into_iter().map(Scenario::Toxic));
+        .chain(ToxicKind::ALL.into_iter().map(Scenario::Toxic))
+        .chain(PiiKind::ALL.into_iter().map(Scenario::Pii));
     let mut plan = Vec::new();
     for scenario in scenarios {
         for (split, seeds) in [
@@ -108,7 +115,11 @@ mod tests {
         let plan = standard_plan(Path::new("/d"));
         assert_eq!(
             plan.len(),
-            (MemoryKind::ALL.len() + StuckKind::ALL.len() + ToxicKind::ALL.len()) * 12
+            (MemoryKind::ALL.len()
+                + StuckKind::ALL.len()
+                + ToxicKind::ALL.len()
+                + PiiKind::ALL.len())
+                * 12
         );
         let mut dirs: Vec<_> = plan.iter().map(|i| i.dir.clone()).collect();
         dirs.sort();
@@ -117,6 +128,10 @@ mod tests {
         assert_eq!(
             plan[0].dir,
             Path::new("/d/training/memory/linear_leak/seed-1")
+        );
+        assert_eq!(
+            plan[plan.len() - 1].dir,
+            Path::new("/d/held-out/pii/lookalikes/seed-10004")
         );
         assert!(
             plan.iter()

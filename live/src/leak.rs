@@ -1,0 +1,210 @@
+//! `live leak`: a real leaking process in a memory cgroup with a hard limit, recorded
+//! until the kernel's OOM killer ends it.
+
+use std::process::Command;
+use std::time::Duration;
+
+use qb_signals::{Frame, LabelRow, Table};
+
+use crate::cgroup::ScratchCgroup;
+use crate::spawn::{Worker, worker_command};
+use crate::{LiveError, LiveOptions, Plan, Step, Workload, after};
+
+/// Below this a process cannot even start in the cgroup.
+const MIN_LIMIT: u64 = 16 << 20;
+/// How long the run goes on recording after the OOM kill.
+const AFTERMATH: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeakTool {
+    /// Our own leaker: allocates and touches `rate` bytes a second.
+    Builtin,
+    /// `stress-ng --bigheap`, slowed down by a CPU quota (its growth rate is set by the
+    /// quota, not by `rate`).
+    StressNg,
+}
+
+#[derive(Debug, Clone)]
+pub struct LeakOptions {
+    /// Hard memory limit of the cgroup, in bytes.
+    pub limit: u64,
+    /// Leak rate of the builtin leaker, bytes per second.
+    pub rate: u64,
+    pub tool: LeakTool,
+    /// CPU quota in cores (stress-ng default 0.02: a slow, minutes-long leak).
+    pub cpu: Option<f64>,
+}
+
+impl LeakOptions {
+    fn validate(&self) -> Result<(), LiveError> {
+        if self.limit < MIN_LIMIT {
+            return Err(LiveError::Usage(format!(
+                "--limit {} MiB is below the {} MiB a process needs to start in the cgroup",
+                self.limit >> 20,
+                MIN_LIMIT >> 20
+            )));
+        }
+        if let Some(avail) = mem_available()
+            && self.limit >= avail
+        {
+            return Err(LiveError::Usage(format!(
+                "--limit {} MiB is not below this host's available memory ({} MiB): the leak would pressure the whole host",
+                self.limit >> 20,
+                avail >> 20
+            )));
+        }
+        if self.tool == LeakTool::Builtin && self.rate == 0 {
+            return Err(LiveError::Usage("--rate must be above zero".into()));
+        }
+        if self.cpu.is_some_and(|c| !(c > 0.0 && c <= 64.0)) {
+            return Err(LiveError::Usage(
+                "--cpu must be a positive number of cores (e.g. 0.05)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+pub struct Leak {
+    opts: LeakOptions,
+    // Field order is drop order: the cgroup (kill everything, remove) goes first.
+    cgroup: ScratchCgroup,
+    worker: Worker,
+    pid: u32,
+    started_ns: Option<i64>,
+    oom_ns: Option<i64>,
+    oom_kills_before: u64,
+}
+
+impl Leak {
+    pub fn start(opts: &LeakOptions, live: &LiveOptions) -> Result<Self, LiveError> {
+        opts.validate()?;
+        let cmd = match opts.tool {
+            LeakTool::Builtin => worker_command(&["leak".into(), format!("rate={}", opts.rate)])?,
+            LeakTool::StressNg => stress_ng(live.duration)?,
+        };
+        let cgroup = ScratchCgroup::create(&live.cgroup_root, "leak")?;
+        cgroup.set_memory_limit(opts.limit)?;
+        let cpu = opts
+            .cpu
+            .or((opts.tool == LeakTool::StressNg).then_some(0.02));
+        if let Some(cores) = cpu {
+            cgroup.set_cpu_quota(cores)?;
+        }
+        let oom_kills_before = cgroup.oom_kills().unwrap_or(0);
+        let worker = Worker::spawn("leaker", cmd, &[&cgroup])?;
+        Ok(Leak {
+            opts: opts.clone(),
+            pid: worker.pid(),
+            cgroup,
+            worker,
+            started_ns: None,
+            oom_ns: None,
+            oom_kills_before,
+        })
+    }
+}
+
+fn stress_ng(duration: Duration) -> Result<Command, LiveError> {
+    if !on_path("stress-ng") {
+        return Err(LiveError::Unsupported(
+            "stress-ng is not installed (scripts/setup installs it)".into(),
+        ));
+    }
+    let mut cmd = Command::new("stress-ng");
+    cmd.args([
+        "--bigheap",
+        "1",
+        "--bigheap-growth",
+        "64K",
+        "--quiet",
+        "--timeout",
+    ])
+    .arg(format!("{}s", duration.as_secs() + 30));
+    Ok(cmd)
+}
+
+pub(crate) fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+impl Workload for Leak {
+    fn plan(&self) -> Plan {
+        Plan {
+            tables: vec![Table::System, Table::Process, Table::Cgroup],
+            log_globs: Vec::new(),
+        }
+    }
+
+    fn tick(&mut self, frame: &Frame) -> Result<Step, LiveError> {
+        let ts = frame.ts_ns;
+        self.started_ns.get_or_insert(ts);
+        if self.oom_ns.is_none() {
+            let killed = self
+                .cgroup
+                .oom_kills()
+                .is_some_and(|n| n > self.oom_kills_before);
+            let died = self.worker.exited().is_some();
+            if killed || died {
+                self.oom_ns = Some(ts);
+            }
+        }
+        Ok(match self.oom_ns {
+            Some(oom) if after(Some(oom), ts) >= AFTERMATH => Step::Done,
+            _ => Step::Continue,
+        })
+    }
+
+    fn labels(&self, end_ns: i64) -> Vec<LabelRow> {
+        let Some(start) = self.started_ns else {
+            return Vec::new();
+        };
+        let flavour = match self.opts.tool {
+            LeakTool::Builtin => "live_leak",
+            LeakTool::StressNg => "live_stress_ng",
+        };
+        let oom = self.oom_ns.map_or("null".into(), |t| t.to_string());
+        vec![LabelRow {
+            ts_ns: start,
+            kind: "memory_leak".into(),
+            target: self.cgroup.path().into(),
+            start_ns: start,
+            end_ns: Some(self.oom_ns.unwrap_or(end_ns)),
+            attributes: format!(
+                r#"{{"flavour":"{flavour}","oom_ns":{oom},"limit_bytes":{},"rate_bytes_per_s":{},"pid":{},"cgroup_version":{}}}"#,
+                self.opts.limit,
+                self.opts.rate,
+                self.pid,
+                self.cgroup.version()
+            ),
+        }]
+    }
+
+    fn summary(&self) -> Vec<String> {
+        let usage = self
+            .cgroup
+            .memory_usage()
+            .map_or("unknown".into(), |u| format!("{} MiB", u >> 20));
+        match (self.started_ns, self.oom_ns) {
+            (Some(s), Some(o)) => vec![format!(
+                "OOM kill in {} after {:.1} s (limit {} MiB)",
+                self.cgroup.path(),
+                after(Some(s), o).as_secs_f64(),
+                self.opts.limit >> 20
+            )],
+            _ => vec![format!(
+                "no OOM kill before the run ended (usage {usage} of {} MiB)",
+                self.opts.limit >> 20
+            )],
+        }
+    }
+}
