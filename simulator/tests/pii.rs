@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "pii/shortcuts.rs"]
+mod shortcuts;
 #[path = "pii/validate.rs"]
 mod validate;
 

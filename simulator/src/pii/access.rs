@@ -3,15 +3,20 @@
 //! `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent
 //!  "$http_referer" "$http_user_agent" "$http_x_forwarded_for"`
 //!
-//! `$remote_addr` is the load balancer (a private address: a lookalike). A client's own
-//! address reaches the log only through X-Forwarded-For, and is PII when it does (GDPR
-//! counts IP addresses as personal data). Leaks ride in query strings (RFC 6750's
-//! `access_token=` is a bearer token), in `$remote_user`, and in presigned S3 URLs.
+//! `$remote_addr` is the load balancer (a private address: a lookalike). X-Forwarded-For
+//! is filled on a share of requests drawn per writer (30 to 90 %) in every kind, so its
+//! presence says nothing: most of the time it names internal hops only (one private
+//! address, or a chain of two), lookalikes. A client's public address reaches it only
+//! in a leak (`client` or `client, proxy`), and is PII there (GDPR counts IP addresses
+//! as personal data); negatives never carry one. Other leaks ride in query strings and
+//! paths (RFC 6750's `access_token=` is a bearer token), in `$remote_user`, and in
+//! presigned S3 URLs; their twins carry masked values, and `$remote_user` holds a system
+//! account on a few basic-auth requests of every kind.
 
 use super::PiiLine;
 use super::content::{Carry, Draw, Msg, Seg};
-use super::draw::{HEX, MONTHS, below, between, chars, civil, pick};
-use super::entities::{self as ent, Entity};
+use super::draw::{ALNUM, HEX, MONTHS, below, between, chance, chars, civil, pick};
+use super::entities::Entity;
 use super::formats::{Esc, LineBuf, LogFormat};
 use super::lookalikes::Lookalike;
 
@@ -20,16 +25,25 @@ pub(super) fn carries(e: Entity) -> bool {
     !matches!(e, Entity::AwsSecretKey | Entity::PersonName)
 }
 
+/// How one access log's requests arrive, drawn per writer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Style {
+    /// Share of requests whose X-Forwarded-For is filled.
+    pub xff_share: f64,
+    /// Share of requests (carrying no PII) sent with basic auth by a system account.
+    pub auth_share: f64,
+}
+
 struct Request {
     user: Option<Seg>,
     method: &'static str,
     path: Msg,
     status: u32,
-    xff: Option<Seg>,
+    xff: Vec<Seg>,
     ua: Msg,
 }
 
-pub(super) fn line(d: &mut Draw, carry: Carry, balancer: &Seg) -> PiiLine {
+pub(super) fn line(d: &mut Draw, carry: Carry, balancer: &Seg, style: &Style) -> PiiLine {
     let mut req = Request {
         user: None,
         method: "GET",
@@ -38,17 +52,28 @@ pub(super) fn line(d: &mut Draw, carry: Carry, balancer: &Seg) -> PiiLine {
             d.rng,
             &[200, 200, 200, 200, 201, 204, 304, 301, 400, 401, 404, 500],
         ),
-        xff: None,
+        xff: Vec::new(),
         ua: user_agent(d),
     };
+    let leaks = matches!(carry, Carry::Pii(_));
     match carry {
         Carry::Pii(e) => leak(d, e, &mut req),
-        Carry::Look => lookalike_path(d, &mut req),
-        Carry::Clean => {
-            let (method, path) = *pick(d.rng, CLEAN);
-            req.method = method;
-            req.path = Msg::text(path);
+        Carry::Twin(e) => {
+            d.twin = true;
+            leak(d, e, &mut req);
         }
+        Carry::Look => lookalike_path(d, &mut req),
+        Carry::Clean => clean_path(d, &mut req),
+    }
+    if req.xff.is_empty() && chance(d.rng, style.xff_share) {
+        // Internal hops only: a sidecar, an ingress, a service calling another.
+        req.xff.push(d.look(Lookalike::PrivateIp));
+        if below(d.rng, 3) == 0 {
+            req.xff.push(d.look(Lookalike::PrivateIp));
+        }
+    }
+    if req.user.is_none() && !leaks && chance(d.rng, style.auth_share) {
+        req.user = Some(d.look(Lookalike::SystemAccount));
     }
     render(d.ts_ns, d, balancer, &req)
 }
@@ -63,47 +88,105 @@ const CLEAN: &[(&str, &str)] = &[
     ("GET", "/api/v1/search?q=winter+boots"),
     ("POST", "/login"),
     ("GET", "/favicon.ico"),
+    ("GET", "/api/v1/recommendations?limit=12"),
+    ("POST", "/api/v1/cart/items"),
+    ("DELETE", "/api/v1/cart/items/42"),
+    ("GET", "/robots.txt"),
+    ("PUT", "/api/v1/profile"),
+    ("GET", "/images/products/1042.webp"),
+    ("GET", "/metrics"),
 ];
 
-/// A request carrying `e` where a real service would leak it.
+fn clean_path(d: &mut Draw, req: &mut Request) {
+    let (method, path) = *pick(d.rng, CLEAN);
+    req.method = method;
+    req.path = Msg::text(path);
+}
+
+/// A request carrying `e` where a real service would leak it (URL-safe spellings: no
+/// spaces in a request line). In a twin, stand-ins: masked values, a system account
+/// for a basic-auth user, internal hops in X-Forwarded-For.
 fn leak(d: &mut Draw, e: Entity, req: &mut Request) {
     let who = d.person();
     let e = if carries(e) { e } else { Entity::Email };
-    // URL-safe spellings: no spaces in a request line.
     let v = below(d.rng, 2);
     let p = Msg::default();
-    req.path = match e {
-        Entity::Email if below(d.rng, 2) == 0 => {
-            req.user = Some(Seg::Pii(e, ent::email(d.rng, &who, v)));
-            Msg::text("/account/settings")
+    // Phones have three URL-safe spellings.
+    let pv = below(d.rng, 3);
+    req.path = match (e, below(d.rng, 3)) {
+        (Entity::Email, 0) => {
+            req.user = Some(if d.twin {
+                d.look(Lookalike::SystemAccount)
+            } else {
+                d.pii_as(e, &who, v)
+            });
+            clean_path(d, req);
+            return;
         }
-        Entity::Email => p.t("/api/v1/password-reset?email=").s(d.pii(e, &who)),
-        Entity::Ipv4 | Entity::Ipv6 => {
-            req.xff = Some(d.pii(e, &who));
-            Msg::text("/api/v1/cart")
+        (Entity::Email, 1) => {
+            req.method = "POST";
+            p.t("/api/v1/password-reset?email=").s(d.pii_as(e, &who, v))
         }
-        Entity::Jwt => p
+        (Entity::Email, _) => p
+            .t("/api/v1/newsletter/subscribe?list=weekly&email=")
+            .s(d.pii_as(e, &who, v)),
+        (Entity::Ipv4 | Entity::Ipv6, _) => {
+            clean_path(d, req);
+            // A twin's client is inside the network: the ordinary hops below.
+            if !d.twin {
+                req.xff.push(d.pii_as(e, &who, v));
+                if below(d.rng, 2) == 0 {
+                    req.xff.push(d.look(Lookalike::PrivateIp));
+                }
+            }
+            return;
+        }
+        (Entity::Jwt, 0) => p
             .t("/oauth/callback?id_token=")
-            .s(d.pii(e, &who))
+            .s(d.pii_as(e, &who, v))
             .t("&state=")
             .t(&chars(d.rng, 16, HEX)),
-        Entity::ApiKey => p.t("/api/v1/export?format=csv&api_key=").s(d.pii(e, &who)),
-        Entity::BearerToken => p.t("/api/v1/stream?access_token=").s(d.pii(e, &who)),
-        Entity::Phone => {
-            let v = below(d.rng, 3);
-            p.t("/api/v1/users/lookup?phone=")
-                .s(Seg::Pii(e, ent::phone(d.rng, v)))
+        (Entity::Jwt, _) => p.t("/api/v1/session/refresh?jwt=").s(d.pii_as(e, &who, v)),
+        (Entity::ApiKey, 0) => p
+            .t("/api/v1/export?format=csv&api_key=")
+            .s(d.pii_as(e, &who, v)),
+        (Entity::ApiKey, _) => p
+            .t("/maps/api/geocode/json?address=Berlin&key=")
+            .s(d.pii_as(e, &who, 3)),
+        (Entity::BearerToken, 0) => p.t("/api/v1/stream?access_token=").s(d.pii_as(e, &who, v)),
+        (Entity::BearerToken, 1) => p
+            .t("/ws/notifications?access_token=")
+            .s(d.pii_as(e, &who, v)),
+        (Entity::BearerToken, _) => p
+            .t("/api/v1/me?fields=id,name&access_token=")
+            .s(d.pii_as(e, &who, v)),
+        (Entity::Phone, 0) => p.t("/api/v1/users/lookup?phone=").s(d.pii_as(e, &who, pv)),
+        (Entity::Phone, _) => p.t("/api/v1/sms/verify?to=").s(d.pii_as(e, &who, pv)),
+        (Entity::Ssn, 0) => p.t("/api/v1/kyc/verify?ssn=").s(d.pii_as(e, &who, v)),
+        (Entity::Ssn, _) => p.t("/api/v1/tax/forms/w9?tin=").s(d.pii_as(e, &who, v)),
+        (Entity::CreditCard, 0) => p.t("/checkout/confirm?card=").s(d.pii_as(e, &who, v)),
+        (Entity::CreditCard, 1) => {
+            req.method = "POST";
+            p.t("/api/v1/payments/authorize?currency=EUR&pan=")
+                .s(d.pii_as(e, &who, v))
         }
-        Entity::Ssn => p
-            .t("/api/v1/kyc/verify?ssn=")
-            .s(Seg::Pii(e, ent::ssn(d.rng, v))),
-        Entity::CreditCard => p
-            .t("/checkout/confirm?card=")
-            .s(Seg::Pii(e, ent::credit_card(d.rng, v))),
+        (Entity::CreditCard, _) => p.t("/api/v1/cards/").s(d.pii_as(e, &who, 0)).t("/verify"),
+        (_, 0) => {
+            let key = d.pii_as(Entity::AwsAccessKey, &who, v);
+            let expires = d.look(Lookalike::Epoch);
+            p.t("/exports/orders.csv?AWSAccessKeyId=")
+                .s(key)
+                .t("&Expires=")
+                .s(expires)
+                .t("&Signature=")
+                .t(&chars(d.rng, 27, ALNUM))
+                .t("%3D")
+        }
         _ => {
+            let key = d.pii_as(Entity::AwsAccessKey, &who, v);
             let sig = d.look(Lookalike::Hash);
             p.t("/uploads/report.pdf?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=")
-                .s(d.pii(Entity::AwsAccessKey, &who))
+                .s(key)
                 .t("/20260101/us-east-1/s3/aws4_request&X-Amz-Signature=")
                 .s(sig)
         }
@@ -113,11 +196,18 @@ fn leak(d: &mut Draw, e: Entity, req: &mut Request) {
 fn lookalike_path(d: &mut Draw, req: &mut Request) {
     use Lookalike as L;
     let p = Msg::default();
-    req.path = match below(d.rng, 4) {
+    req.path = match below(d.rng, 8) {
         0 => p.t("/api/v1/orders/").s(d.look(L::OrderNumber)),
         1 => p.t("/api/v1/requests/").s(d.look(L::Uuid)),
         2 => p.t("/static/js/app.").s(d.look(L::Hash)).t(".js"),
-        _ => p.t("/api/v1/events?since=").s(d.look(L::Epoch)),
+        3 => p.t("/api/v1/events?since=").s(d.look(L::Epoch)),
+        4 => p
+            .t("/api/v1/invoices/")
+            .s(d.look(L::InvoiceNumber))
+            .t(".pdf"),
+        5 => p.t("/downloads/agent-").s(d.look(L::Version)).t(".tar.gz"),
+        6 => p.t("/api/v1/jobs/").s(d.look(L::RequestId)),
+        _ => p.t("/api/v1/shipments?order=").s(d.look(L::OrderNumber)),
     };
 }
 
@@ -175,10 +265,15 @@ fn render(ts_ns: i64, d: &mut Draw, balancer: &Seg, req: &Request) -> PiiLine {
         b.raw("-");
     }
     b.raw("\" \"").msg(&req.ua, Esc::Raw).raw("\" \"");
-    match &req.xff {
-        Some(x) => b.seg(x, Esc::Raw),
-        None => b.raw("-"),
-    };
+    if req.xff.is_empty() {
+        b.raw("-");
+    }
+    for (i, hop) in req.xff.iter().enumerate() {
+        if i > 0 {
+            b.raw(", ");
+        }
+        b.seg(hop, Esc::Raw);
+    }
     b.raw("\"");
     // Access logs carry neither a level nor a pid.
     b.finish(LogFormat::Access, None, None)

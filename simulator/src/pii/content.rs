@@ -2,9 +2,10 @@
 //! PII and lookalike segments, structured fields, and perhaps an exception. Formats
 //! (`formats.rs`) escape and place the segments and record where they landed.
 
-use super::draw::{between, pick};
+use super::draw::{below, between, pick};
 use super::entities::{self as ent, Entity, Person};
 use super::lookalikes::{self as look, Lookalike};
+use super::masked;
 use crate::rng::Rng;
 
 /// A piece of a message. PII and lookalike values are kept apart so their byte spans
@@ -14,6 +15,15 @@ pub(super) enum Seg {
     Text(String),
     Pii(Entity, String),
     Look(Lookalike, String),
+}
+
+impl Seg {
+    /// The text as written before any escaping.
+    pub fn text(&self) -> &str {
+        match self {
+            Seg::Text(t) | Seg::Pii(_, t) | Seg::Look(_, t) => t,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -33,12 +43,7 @@ impl Msg {
     }
     /// The text as written before any escaping.
     pub fn plain(&self) -> String {
-        self.0
-            .iter()
-            .map(|s| match s {
-                Seg::Text(t) | Seg::Pii(_, t) | Seg::Look(_, t) => t.as_str(),
-            })
-            .collect()
+        self.0.iter().map(Seg::text).collect()
     }
 }
 
@@ -104,6 +109,10 @@ impl Record {
         self.fields.push((key, Value::Str(Msg(vec![seg]))));
         self
     }
+    pub fn field_msg(mut self, key: &'static str, msg: Msg) -> Self {
+        self.fields.push((key, Value::Str(msg)));
+        self
+    }
     pub fn num(mut self, key: &'static str, n: u64) -> Self {
         self.fields.push((key, Value::Num(n.to_string())));
         self
@@ -128,9 +137,25 @@ pub(super) struct Draw<'a> {
     pub fixed: Option<u64>,
     /// The format has fields of its own (JSON, logfmt).
     pub structured: bool,
+    /// The negative twin of a PII record: every value asked of `pii` is a stand-in
+    /// (masked, or a private address for an IP), labelled as a lookalike.
+    pub twin: bool,
+    /// Values land in a request line: stand-ins keep to URL-safe spellings.
+    pub url_safe: bool,
 }
 
-impl Draw<'_> {
+impl<'a> Draw<'a> {
+    pub fn new(rng: &'a mut Rng, ts_ns: i64, fixed: Option<u64>) -> Self {
+        Draw {
+            rng,
+            ts_ns,
+            fixed,
+            structured: false,
+            twin: false,
+            url_safe: false,
+        }
+    }
+
     fn variant(&mut self) -> u64 {
         match self.fixed {
             Some(v) => v,
@@ -142,15 +167,24 @@ impl Draw<'_> {
         ent::person(self.rng)
     }
 
-    /// A value of `e`; names and addresses belong to `who`.
+    /// A value of `e`; names and addresses belong to `who`. In a twin, a stand-in.
     pub fn pii(&mut self, e: Entity, who: &Person) -> Seg {
         let v = self.variant();
+        // Spelled-out digits (variant 8) only where a person dictated them.
+        let v = if e == Entity::Phone { v % 8 } else { v };
+        self.pii_as(e, who, v)
+    }
+
+    /// A value of `e` in spelling `v` (see `entities.rs`). In a twin, a stand-in.
+    pub fn pii_as(&mut self, e: Entity, who: &Person, v: u64) -> Seg {
+        if self.twin {
+            return self.stand_in(e);
+        }
         let rng = &mut *self.rng;
         let s = match e {
             Entity::CreditCard => ent::credit_card(rng, v),
             Entity::Ssn => ent::ssn(rng, v),
-            // Spelled-out digits (variant 8) only where a person dictated them.
-            Entity::Phone => ent::phone(rng, v % 8),
+            Entity::Phone => ent::phone(rng, v),
             Entity::Email => ent::email(rng, who, v),
             Entity::ApiKey => ent::api_key(rng, v),
             Entity::BearerToken => ent::bearer_token(rng, v),
@@ -167,6 +201,18 @@ impl Draw<'_> {
         Seg::Pii(e, s)
     }
 
+    /// What a careful service writes where a careless one leaks `e`: a machine's
+    /// address inside the network where an IP would be, else a masked value.
+    pub fn stand_in(&mut self, e: Entity) -> Seg {
+        if matches!(e, Entity::Ipv4 | Entity::Ipv6) && below(self.rng, 10) < 7 {
+            return self.look(Lookalike::PrivateIp);
+        }
+        Seg::Look(
+            Lookalike::Masked,
+            masked::masked(self.rng, e, self.url_safe),
+        )
+    }
+
     pub fn look(&mut self, k: Lookalike) -> Seg {
         Seg::Look(k, look::value(self.rng, k, self.ts_ns))
     }
@@ -180,6 +226,9 @@ impl Draw<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Carry {
     Pii(Entity),
+    /// The negative twin of a record carrying the entity: its context, stand-ins for
+    /// its values.
+    Twin(Entity),
     Look,
     Clean,
 }

@@ -1,54 +1,136 @@
-//! Records that leak: each entity type in the contexts real services log it, and the
-//! debug dump of a whole user object (the Curator's example).
+//! Records that leak: each entity type in the contexts real services log it, at least
+//! four per entity. Payment and identity data here; credentials and addresses in
+//! `secrets.rs`; whole user objects in `dumps.rs`. In a twin (`Draw::twin`) the same
+//! contexts carry stand-ins, so no context gives a label away.
 
-use super::content::{Draw, Level, Msg, Record, Seg, Value};
-use super::draw::{below, between};
-use super::entities::{self as ent, Entity, Person};
+use super::content::{Draw, Level, Msg, Record, Seg};
+use super::draw::{DIGITS, below, between, chars};
+use super::dumps;
+use super::entities::{Entity, Person};
 use super::lookalikes::Lookalike;
+use super::secrets;
 
 /// A record carrying `e` (and sometimes a second entity or a lookalike beside it).
 pub(super) fn pii(d: &mut Draw, e: Entity) -> Record {
-    use Level::*;
     let who = d.person();
     let v = d.pii(e, &who);
+    match e {
+        Entity::CreditCard => card(d, v),
+        Entity::Ssn => ssn(d, &who, v),
+        Entity::Phone => phone(d, &who, v),
+        Entity::Email => email(d, v),
+        Entity::PersonName => person_name(d, v),
+        _ => secrets::pii(d, e, &who, v),
+    }
+}
+
+/// The last four digits of a value (four fresh ones where it shows fewer).
+fn last4(d: &mut Draw, v: &Seg) -> String {
+    let ds: Vec<char> = v.text().chars().filter(char::is_ascii_digit).collect();
+    if ds.len() < 4 {
+        return chars(d.rng, 4, DIGITS);
+    }
+    ds[ds.len() - 4..].iter().collect()
+}
+
+fn card(d: &mut Draw, v: Seg) -> Record {
+    use Level::*;
     let m = Msg::default();
-    match (e, below(d.rng, 3)) {
-        (Entity::CreditCard, 0) => Record::new(
+    match below(d.rng, 6) {
+        0 => Record::new(
             Warn,
             "CheckoutService",
             m.t("charge declined for card ")
                 .s(v)
                 .t(" (insufficient funds)"),
         ),
-        (Entity::CreditCard, 1) => {
+        1 => {
             let order = d.look(Lookalike::OrderNumber);
             Record::new(Info, "CheckoutService", m.t("payment authorized"))
                 .field("payment.card_number", v)
                 .field("payment.order_id", order)
         }
-        (Entity::CreditCard, _) => Record::new(Error, "CheckoutService", m.t("charge failed"))
-            .fail(
-                "CardDeclinedException",
-                Msg::text("Card ").s(v).t(" was declined by the issuer"),
-                None,
-            ),
-        (Entity::Ssn, 0) => Record::new(Info, "KycClient", m.t("KYC check passed for SSN ").s(v)),
-        (Entity::Ssn, 1) => user_dump(d, &who, vec![v]),
-        (Entity::Ssn, _) => {
-            Record::new(Info, "TaxFormService", m.t("W-9 received")).field("customer.tin", v)
+        2 => Record::new(Error, "CheckoutService", m.t("charge failed")).fail(
+            "CardDeclinedException",
+            Msg::text("Card ").s(v).t(" was declined by the issuer"),
+            None,
+        ),
+        3 => {
+            let (order, cents) = (d.look(Lookalike::OrderNumber), d.n(500, 99_999));
+            Record::new(
+                Info,
+                "PaymentService",
+                m.t("charged card ")
+                    .s(v)
+                    .t(" for order ")
+                    .s(order)
+                    .t(&format!(" amount={cents} currency=EUR")),
+            )
         }
-        (Entity::Phone, 0) => Record::new(
+        4 => {
+            let last4 = last4(d, &v);
+            Record::new(
+                Debug,
+                "WalletService",
+                m.t(&format!("stored payment method ending {last4} (pan="))
+                    .s(v)
+                    .t(")"),
+            )
+        }
+        _ => {
+            let cents = between(d.rng, 500, 20_000);
+            Record::new(Info, "RefundService", m.t("refund issued"))
+                .num("amount_cents", cents)
+                .field("card_number", v)
+        }
+    }
+}
+
+fn ssn(d: &mut Draw, who: &Person, v: Seg) -> Record {
+    use Level::*;
+    let m = Msg::default();
+    match below(d.rng, 5) {
+        0 => Record::new(Info, "KycClient", m.t("KYC check passed for SSN ").s(v)),
+        1 => dumps::user_dump(d, who, vec![(Entity::Ssn, v)]),
+        2 => Record::new(Info, "TaxFormService", m.t("W-9 received")).field("customer.tin", v),
+        3 => {
+            let applicant = d.look(Lookalike::Uuid);
+            Record::new(
+                Warn,
+                "KycClient",
+                m.t("identity mismatch: SSN ")
+                    .s(v)
+                    .t(" does not match applicant ")
+                    .s(applicant),
+            )
+        }
+        _ => Record::new(Error, "TaxFormService", m.t("1099 export failed")).fail(
+            "TinValidationException",
+            Msg::text("TIN ")
+                .s(v)
+                .t(" rejected by the IRS TIN matching service"),
+            None,
+        ),
+    }
+}
+
+fn phone(d: &mut Draw, who: &Person, v: Seg) -> Record {
+    use Level::*;
+    let m = Msg::default();
+    match below(d.rng, 5) {
+        0 => Record::new(
             Info,
             "NotificationSender",
             m.t("SMS verification code sent to ").s(v),
         ),
-        (Entity::Phone, 1) => {
+        1 => {
             Record::new(Info, "ProfileController", m.t("contact updated")).field("contact.phone", v)
         }
-        (Entity::Phone, _) => {
+        2 => {
             let ticket = d.n(1000, 99_999);
+            // Spelled out where the customer dictated it.
             let v = if below(d.rng, 2) == 0 {
-                Seg::Pii(e, ent::phone(d.rng, 8))
+                d.pii_as(Entity::Phone, who, 8)
             } else {
                 v
             };
@@ -62,86 +144,63 @@ pub(super) fn pii(d: &mut Draw, e: Entity) -> Record {
                 .t("\""),
             )
         }
-        (Entity::Email, 0) => {
-            Record::new(Info, "NotificationSender", m.t("sending receipt to ").s(v))
+        3 => Record::new(
+            Warn,
+            "SmsGateway",
+            m.t("Twilio rejected message: invalid 'To' phone number ")
+                .s(v)
+                .t(" (code 21211)"),
+        ),
+        _ => {
+            let at = d.look(Lookalike::Timestamp);
+            Record::new(Info, "CallbackService", m.t("callback scheduled"))
+                .field("callback.phone", v)
+                .field("callback.at", at)
         }
-        (Entity::Email, 1) => {
+    }
+}
+
+fn email(d: &mut Draw, v: Seg) -> Record {
+    use Level::*;
+    let m = Msg::default();
+    match below(d.rng, 5) {
+        0 => Record::new(Info, "NotificationSender", m.t("sending receipt to ").s(v)),
+        1 => {
             Record::new(Info, "AuthFilter", m.t("password reset requested")).field("user.email", v)
         }
-        (Entity::Email, _) => Record::new(Error, "ProfileController", m.t("profile lookup failed"))
-            .fail(
-                "UserNotFoundException",
-                Msg::text("No user with email \"").s(v).t("\""),
-                None,
-            ),
-        (Entity::ApiKey, 0) => Record::new(
-            Debug,
-            "PaymentClient",
-            m.t("calling provider with key ").s(v),
+        2 => Record::new(Error, "ProfileController", m.t("profile lookup failed")).fail(
+            "UserNotFoundException",
+            Msg::text("No user with email \"").s(v).t("\""),
+            None,
         ),
-        (Entity::ApiKey, _) => {
-            Record::new(Debug, "ConfigLoader", m.t("config loaded")).field("config.api_key", v)
-        }
-        (Entity::BearerToken | Entity::Jwt, 0) => Record::new(
-            Debug,
-            "HttpClient",
-            m.t("outgoing request headers: Authorization: Bearer ").s(v),
-        ),
-        (Entity::BearerToken, _) => Record::new(
-            Warn,
-            "AuthFilter",
-            m.t("rejected Authorization: Bearer ")
-                .s(v)
-                .t(" (token expired)"),
-        ),
-        (Entity::Jwt, _) => Record::new(Debug, "SessionStore", m.t("session cookie set"))
-            .field("session.id_token", v),
-        (Entity::AwsAccessKey, 0) => Record::new(
-            Debug,
-            "S3Uploader",
-            m.t("S3 client configured with access key ").s(v),
-        ),
-        (Entity::AwsAccessKey, _) => Record::new(
-            Debug,
-            "ConfigLoader",
-            m.t("env AWS_ACCESS_KEY_ID=")
-                .s(v)
-                .t(" AWS_REGION=eu-west-1"),
-        ),
-        (Entity::AwsSecretKey, 0) => {
-            let id = d.pii(Entity::AwsAccessKey, &who);
+        3 => {
+            let attempt = d.n(1, 5);
             Record::new(
-                Debug,
-                "ConfigLoader",
-                m.t("env AWS_ACCESS_KEY_ID=")
-                    .s(id)
-                    .t(" AWS_SECRET_ACCESS_KEY=")
-                    .s(v),
-            )
-        }
-        (Entity::AwsSecretKey, _) => Record::new(
-            Debug,
-            "S3Uploader",
-            m.t("signing request with secret key ").s(v),
-        ),
-        (Entity::Ipv4 | Entity::Ipv6, 0) => {
-            let mail = d.pii(Entity::Email, &who);
-            Record::new(
-                Info,
+                Warn,
                 "AuthFilter",
-                m.t("login from ").s(v).t(" for ").s(mail),
+                m.t("login failed for ")
+                    .s(v)
+                    .t(&format!(": bad credentials (attempt {attempt}/5)")),
             )
         }
-        (Entity::Ipv4 | Entity::Ipv6, 1) => Record::new(
+        _ => Record::new(Info, "NewsletterService", m.t("subscription confirmed"))
+            .field("subscriber.email", v)
+            .field("subscriber.list", Seg::Text("weekly-deals".into())),
+    }
+}
+
+fn person_name(d: &mut Draw, v: Seg) -> Record {
+    use Level::*;
+    let m = Msg::default();
+    match below(d.rng, 6) {
+        0 => Record::new(Info, "AuthFilter", m.t("user ").s(v).t(" logged in")),
+        1 => Record::new(
             Warn,
-            "RateLimiter",
-            m.t("rate limit exceeded for client ").s(v),
+            "ProfileController",
+            m.t("user \"").s(v).t("\" not found"),
         ),
-        (Entity::Ipv4 | Entity::Ipv6, _) => {
-            Record::new(Info, "AuthFilter", m.t("session started")).field("client.ip", v)
-        }
-        (Entity::PersonName, 0) => person_name(d, v),
-        (Entity::PersonName, 1) => {
+        2 => Record::new(Info, "TicketService", m.t("ticket assigned")).field("customer.name", v),
+        3 => {
             let order = d.look(Lookalike::OrderNumber);
             Record::new(
                 Info,
@@ -153,98 +212,16 @@ pub(super) fn pii(d: &mut Draw, e: Entity) -> Record {
                     .t(" has shipped"),
             )
         }
-        (Entity::PersonName, _) => Record::new(
+        4 => Record::new(
             Debug,
             "ProfileController",
             m.t("updating profile name='").s(v).t("'"),
         ),
-    }
-}
-
-fn person_name(d: &mut Draw, v: Seg) -> Record {
-    use Level::*;
-    let m = Msg::default();
-    match below(d.rng, 3) {
-        0 => Record::new(Info, "AuthFilter", m.t("user ").s(v).t(" logged in")),
-        1 => Record::new(
-            Warn,
-            "ProfileController",
-            m.t("user \"").s(v).t("\" not found"),
-        ),
-        _ => Record::new(Info, "TicketService", m.t("ticket assigned")).field("customer.name", v),
-    }
-}
-
-/// The Curator's example: a debug line serialising a whole user object. `extra` are
-/// values already drawn for the entity the record must carry.
-fn user_dump(d: &mut Draw, who: &Person, extra: Vec<Seg>) -> Record {
-    let mut segs = vec![
-        ("name", Seg::Pii(Entity::PersonName, who.name.clone())),
-        ("email", d.pii(Entity::Email, who)),
-    ];
-    segs.extend(extra.into_iter().map(|s| (seg_key(&s), s)));
-    dump_record(d, segs)
-}
-
-/// A debug dump carrying exactly `entities`, with the spellings fixed for the run.
-pub(super) fn dump(d: &mut Draw, entities: &[Entity]) -> Record {
-    let who = d.person();
-    let segs = entities
-        .iter()
-        .map(|&e| {
-            let s = d.pii(e, &who);
-            (seg_key(&s), s)
-        })
-        .collect();
-    dump_record(d, segs)
-}
-
-fn seg_key(s: &Seg) -> &'static str {
-    match s {
-        Seg::Pii(Entity::PersonName, _) => "name",
-        Seg::Pii(Entity::Email, _) => "email",
-        Seg::Pii(Entity::Ssn, _) => "ssn",
-        Seg::Pii(Entity::Phone, _) => "phone",
-        Seg::Pii(Entity::CreditCard, _) => "card",
-        _ => "value",
-    }
-}
-
-/// `User{id=8471, name='John Smith', ...}` in text formats, `user.*` fields otherwise.
-fn dump_record(d: &mut Draw, segs: Vec<(&'static str, Seg)>) -> Record {
-    use Level::*;
-    let id = between(d.rng, 1000, 99_999);
-    if d.structured {
-        let mut r = Record::new(
-            Debug,
-            "CheckoutService",
-            Msg::text("Payment failed for user"),
-        )
-        .num("user.id", id);
-        for (key, s) in segs {
-            r.fields.push((user_key(key), Value::Str(Msg(vec![s]))));
+        _ => {
+            let order = d.look(Lookalike::OrderNumber);
+            Record::new(Info, "ShippingService", m.t("label created"))
+                .field("shipment.order", order)
+                .field("shipment.recipient", v)
         }
-        return r;
-    }
-    let mut m = Msg::text(&format!("Payment failed for user: User{{id={id}"));
-    for (key, s) in segs {
-        let quoted = matches!(key, "name" | "email");
-        m = m
-            .t(&format!(", {key}={}", if quoted { "'" } else { "" }))
-            .s(s);
-        if quoted {
-            m = m.t("'");
-        }
-    }
-    Record::new(Debug, "CheckoutService", m.t("}"))
-}
-
-fn user_key(key: &str) -> &'static str {
-    match key {
-        "name" => "user.name",
-        "email" => "user.email",
-        "ssn" => "user.ssn",
-        "phone" => "user.phone",
-        _ => "user.card",
     }
 }

@@ -4,14 +4,14 @@
 
 use std::collections::VecDeque;
 
-use super::access;
+use super::access::{self, Style};
 use super::content::{self, Carry, Draw, Record, Seg};
 use super::draw::{between, chance, pick};
 use super::entities::Entity;
 use super::formats::{self, Ctx, LogFormat};
 use super::lookalikes::{self, Lookalike};
 use super::{PiiKind, PiiLine};
-use super::{leaks, traffic};
+use super::{decoys, dumps, leaks, traffic};
 use crate::rng::Rng;
 
 /// What a line generator writes.
@@ -23,7 +23,8 @@ pub struct PiiMix {
     pub formats: Vec<LogFormat>,
     /// Share of records that carry PII.
     pub pii_rate: f64,
-    /// Share of the other records that carry lookalikes.
+    /// Share of the other records that carry lookalikes (`TWIN_SHARE` of them in the
+    /// context of a PII record, with stand-ins for its values).
     pub lookalike_rate: f64,
     /// Entity types a PII record may carry, drawn uniformly (none leak when empty).
     pub entities: Vec<Entity>,
@@ -32,6 +33,10 @@ pub struct PiiMix {
     /// user object, still carries one entity).
     pub dump: bool,
 }
+
+/// Share of lookalike records that are the negative twin of a PII record: its
+/// context, stand-ins (masked values, private addresses) for its values.
+const TWIN_SHARE: f64 = 0.4;
 
 /// Entities a user-object dump can hold.
 const DUMPABLE: [Entity; 5] = [
@@ -93,6 +98,9 @@ fn draw_without_replacement(rng: &mut Rng, pool: &[Entity], n: usize) -> Vec<Ent
 #[derive(Debug, Clone)]
 pub struct PiiLineGenerator {
     rng: Rng,
+    /// What each record carries is drawn apart from its content, so a template that
+    /// draws more or less never moves a leak.
+    carry_rng: Rng,
     mix: PiiMix,
     package: String,
     host: String,
@@ -100,6 +108,8 @@ pub struct PiiLineGenerator {
     threads: Vec<String>,
     /// Load balancers in front of an access log (their addresses are lookalikes).
     balancers: Vec<String>,
+    /// How an access log's requests arrive (X-Forwarded-For, basic auth).
+    style: Style,
     severity_key: bool,
     traced: bool,
     /// Spelling variant of every entity in a debug dump.
@@ -140,8 +150,13 @@ impl PiiLineGenerator {
             severity_key: chance(&mut id, 0.3),
             traced: chance(&mut id, 0.6),
             fixed: mix.dump.then(|| id.next_u64()),
+            style: Style {
+                xff_share: id.range(0.3, 0.9),
+                auth_share: id.range(0.0, 0.06),
+            },
             pending: VecDeque::new(),
             rng: root.fork(2),
+            carry_rng: root.fork(3),
             mix,
         }
     }
@@ -179,15 +194,12 @@ impl PiiLineGenerator {
         };
         let format = *pick(&mut self.rng, formats);
         let carry = self.carry(format);
-        let mut d = Draw {
-            rng: &mut self.rng,
-            ts_ns,
-            fixed: self.fixed,
-            structured: matches!(format, LogFormat::Json | LogFormat::Logfmt),
-        };
+        let mut d = Draw::new(&mut self.rng, ts_ns, self.fixed);
+        d.structured = matches!(format, LogFormat::Json | LogFormat::Logfmt);
         if format == LogFormat::Access {
+            d.url_safe = true;
             let lb = Seg::Look(Lookalike::PrivateIp, pick(d.rng, &self.balancers).clone());
-            return vec![access::line(&mut d, carry, &lb)];
+            return vec![access::line(&mut d, carry, &lb, &self.style)];
         }
         let rec = record(&mut d, format, carry, &self.mix);
         let trace = (self.traced && d.structured).then(|| d.look(Lookalike::RequestId));
@@ -205,37 +217,47 @@ impl PiiLineGenerator {
     }
 
     /// PII at the mix's rate (restricted to what the format can carry), else
-    /// lookalikes at theirs, else nothing.
+    /// lookalikes at theirs (some of them twins of a PII record), else nothing.
     fn carry(&mut self, format: LogFormat) -> Carry {
-        let entities: Vec<Entity> = self
-            .mix
-            .entities
-            .iter()
-            .copied()
-            .filter(|&e| format != LogFormat::Access || access::carries(e))
-            .collect();
-        if !entities.is_empty() && chance(&mut self.rng, self.mix.pii_rate) {
-            return Carry::Pii(content::entity_of(&mut self.rng, &entities));
+        let fits = |e: &Entity| format != LogFormat::Access || access::carries(*e);
+        let entities: Vec<Entity> = self.mix.entities.iter().copied().filter(fits).collect();
+        if !entities.is_empty() && chance(&mut self.carry_rng, self.mix.pii_rate) {
+            return Carry::Pii(content::entity_of(&mut self.carry_rng, &entities));
         }
-        if chance(&mut self.rng, self.mix.lookalike_rate) {
-            Carry::Look
-        } else {
-            Carry::Clean
+        if !chance(&mut self.carry_rng, self.mix.lookalike_rate) {
+            return Carry::Clean;
         }
+        if chance(&mut self.carry_rng, TWIN_SHARE) {
+            // Twins of every entity, not only of those this writer leaks.
+            let all: Vec<Entity> = Entity::ALL.into_iter().filter(fits).collect();
+            return Carry::Twin(content::entity_of(&mut self.carry_rng, &all));
+        }
+        Carry::Look
     }
 }
 
 /// The record for a non-access format. A syslog file also holds the host's daemons.
+/// A twin is the record its entity would leak in, with stand-ins for the values (in
+/// a debug-dump writer, half the time its own dump: masked fields, same template).
 fn record(d: &mut Draw, format: LogFormat, carry: Carry, mix: &PiiMix) -> Record {
     let daemon = format == LogFormat::Syslog && chance(d.rng, 0.4);
+    let carry = match carry {
+        Carry::Twin(e) => {
+            d.twin = true;
+            Carry::Pii(e)
+        }
+        c => c,
+    };
     match carry {
-        Carry::Pii(_) if mix.dump => leaks::dump(d, &mix.entities),
+        Carry::Pii(_) if mix.dump && (!d.twin || chance(d.rng, 0.5)) => {
+            dumps::dump(d, &mix.entities)
+        }
         Carry::Pii(e @ (Entity::Ipv4 | Entity::Ipv6 | Entity::Email)) if daemon => {
             traffic::system(d, Carry::Pii(e))
         }
         Carry::Pii(e) => leaks::pii(d, e),
-        Carry::Look | Carry::Clean if daemon => traffic::system(d, carry),
-        Carry::Look => traffic::lookalike(d),
-        Carry::Clean => traffic::clean(d),
+        _ if daemon => traffic::system(d, carry),
+        Carry::Look => decoys::lookalike(d),
+        _ => traffic::clean(d),
     }
 }

@@ -34,6 +34,9 @@ kinds! {
         PrivateIp => "private_ip",
         /// System accounts where a person's name would stand ("user deploy logged in").
         SystemAccount => "system_account",
+        /// A value already masked or redacted (`************4242`, `***-**-6789`,
+        /// `m***@gmail.com`, `[REDACTED]`) where a careless service would leak it.
+        Masked => "masked",
     }
 }
 
@@ -234,5 +237,6 @@ pub(super) fn value(rng: &mut Rng, kind: Lookalike, ts_ns: i64) -> String {
         Lookalike::Port => port(rng),
         Lookalike::PrivateIp => private_ip(rng),
         Lookalike::SystemAccount => system_account(rng),
+        Lookalike::Masked => super::masked::any(rng),
     }
 }

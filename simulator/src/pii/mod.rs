@@ -8,6 +8,21 @@
 //! (RFC 1918, loopback, ULA, link-local: load balancers, databases, datanodes) is a
 //! `private_ip` lookalike. A line's own header timestamp and pid are not labelled.
 //!
+//! No field, template or position gives a label away without the value:
+//!
+//! - X-Forwarded-For is filled on 30 to 90 % of access lines (drawn per writer) in
+//!   every kind. In negatives, and on every line that does not leak, it names internal
+//!   hops only (`10.1.2.3`, or `10.1.2.3, 172.18.0.4`): lookalikes. A public client
+//!   address (`client` or `client, proxy`) appears only in a leak, at the leak rate
+//!   from the onset, and is labelled PII wherever it appears.
+//! - Every PII context (at least four per entity, see `leaks.rs`, `secrets.rs`) has a
+//!   negative twin: the same logger, level, message, field or request path, carrying a
+//!   stand-in (a `masked` value such as `************4242`, or a private address).
+//!   Twins are 40 % of lookalike records in every kind, so they occur before an onset
+//!   and throughout the negatives.
+//! - Loggers that leak also write ordinary traffic; `$remote_user` holds a system
+//!   account on a few basic-auth requests; daemons reject internal scanners too.
+//!
 //! Labels, one row per line that carries anything (`line_labels`):
 //!
 //! - kind `pii`, target the log source path, `start_ns` = `end_ns` = the row's `ts_ns`,
@@ -20,13 +35,17 @@
 
 mod access;
 mod content;
+mod decoys;
 mod draw;
+mod dumps;
 mod entities;
 mod formats;
 mod generator;
 mod leaks;
 mod lines;
 mod lookalikes;
+mod masked;
+mod secrets;
 mod traffic;
 
 use qb_signals::LabelRow;
