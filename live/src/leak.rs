@@ -7,6 +7,7 @@ use std::time::Duration;
 use qb_signals::{Frame, LabelRow, Table};
 
 use crate::cgroup::ScratchCgroup;
+use crate::scratch::ScratchDir;
 use crate::spawn::{Worker, worker_command};
 use crate::{LiveError, LiveOptions, Plan, Step, Workload, after};
 
@@ -71,6 +72,7 @@ pub struct Leak {
     // Field order is drop order: the cgroup (kill everything, remove) goes first.
     cgroup: ScratchCgroup,
     worker: Worker,
+    _dir: ScratchDir,
     pid: u32,
     started_ns: Option<i64>,
     oom_ns: Option<i64>,
@@ -80,8 +82,17 @@ pub struct Leak {
 impl Leak {
     pub fn start(opts: &LeakOptions, live: &LiveOptions) -> Result<Self, LiveError> {
         opts.validate()?;
+        let dir = ScratchDir::create("leak")?;
         let cmd = match opts.tool {
-            LeakTool::Builtin => worker_command(&["leak".into(), format!("rate={}", opts.rate)])?,
+            // A service with a working set (a quarter of the limit) and hot page cache
+            // (an eighth), as the synthetic family has, leaking on top.
+            LeakTool::Builtin => worker_command(&[
+                "leak".into(),
+                format!("rate={}", opts.rate),
+                format!("base={}", opts.limit / 4),
+                format!("cache={}", opts.limit / 8),
+                format!("file={}", dir.path().join("data").display()),
+            ])?,
             LeakTool::StressNg => stress_ng(live.duration)?,
         };
         let cgroup = ScratchCgroup::create(&live.cgroup_root, "leak")?;
@@ -99,6 +110,7 @@ impl Leak {
             pid: worker.pid(),
             cgroup,
             worker,
+            _dir: dir,
             started_ns: None,
             oom_ns: None,
             oom_kills_before,
@@ -147,7 +159,13 @@ impl Workload for Leak {
 
     fn tick(&mut self, frame: &Frame) -> Result<Step, LiveError> {
         let ts = frame.ts_ns;
-        self.started_ns.get_or_insert(ts);
+        // Our leaker says when its warm-up is over; stress-ng leaks from the start.
+        if self.started_ns.is_none()
+            && (self.opts.tool == LeakTool::StressNg
+                || self.worker.drain().iter().any(|l| l == "leaking"))
+        {
+            self.started_ns = Some(ts);
+        }
         if self.oom_ns.is_none() {
             let killed = self
                 .cgroup
@@ -168,6 +186,8 @@ impl Workload for Leak {
         let Some(start) = self.started_ns else {
             return Vec::new();
         };
+        // The first tick that showed the kill; a leak cut short by the end of the run
+        // ends there, unresolved (`oom_ns` null).
         let flavour = match self.opts.tool {
             LeakTool::Builtin => "live_leak",
             LeakTool::StressNg => "live_stress_ng",

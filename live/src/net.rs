@@ -1,5 +1,5 @@
 //! Loopback clients of the stuck-server workload: persistent connections sending a
-//! request every 100 ms, plus a new connection every half second. Against a healthy
+//! request every 100 ms, plus a short-lived client every half second. Against a healthy
 //! server they get answers; against a stuck one their requests pile up unread in the
 //! server's receive queues and the new connections in its accept backlog.
 
@@ -12,8 +12,8 @@ use std::time::Duration;
 
 const REQUEST_EVERY: Duration = Duration::from_millis(100);
 const CONNECT_EVERY: Duration = Duration::from_millis(500);
-/// Connections opened after the start, at most (the backlog builds from these).
-const MAX_NEW: usize = 64;
+/// Short-lived clients left waiting, at most (the backlog builds from these).
+const MAX_WAITING: usize = 256;
 
 #[derive(Debug)]
 pub struct Clients {
@@ -35,18 +35,24 @@ impl Clients {
                 }
             }));
         }
-        let s = Arc::clone(&stop);
+        let (s, served2) = (Arc::clone(&stop), Arc::clone(&served));
         threads.push(std::thread::spawn(move || {
-            // Held open, never closed: unaccepted ones are the accept backlog.
-            let mut opened = Vec::new();
-            while !s.load(Ordering::Relaxed) && opened.len() < MAX_NEW {
-                if let Ok(mut c) = connect(port) {
-                    let _ = c.write_all(b"hello\n");
-                    opened.push(c);
-                }
-                std::thread::sleep(CONNECT_EVERY);
-            }
+            // Short-lived clients: connect, ask once, leave once answered. Those left
+            // waiting are kept open: unaccepted ones are the accept backlog.
+            let mut waiting = Vec::new();
             while !s.load(Ordering::Relaxed) {
+                if waiting.len() < MAX_WAITING
+                    && let Ok(mut c) = connect(port)
+                {
+                    let mut buf = [0u8; 16];
+                    let answered =
+                        c.write_all(b"hello\n").is_ok() && c.read(&mut buf).is_ok_and(|n| n > 0);
+                    if answered {
+                        served2.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        waiting.push(c);
+                    }
+                }
                 std::thread::sleep(CONNECT_EVERY);
             }
         }));
@@ -64,7 +70,9 @@ impl Clients {
 }
 
 fn connect(port: u16) -> std::io::Result<TcpStream> {
-    let c = TcpStream::connect(("127.0.0.1", port))?;
+    // A full accept backlog drops SYNs: give up quickly rather than hang.
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let c = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
     c.set_read_timeout(Some(REQUEST_EVERY))?;
     c.set_write_timeout(Some(REQUEST_EVERY))?;
     Ok(c)

@@ -25,7 +25,7 @@ pub fn main(args: &[String]) -> Result<(), LiveError> {
             .ok_or_else(|| LiveError::Usage(format!("workload {name}: needs {key}=<number>")))
     };
     match name.as_str() {
-        "leak" => leak(num("rate")?),
+        "leak" => leak(&params, num),
         "server" => server(),
         "pii" => crate::pii::writer(
             num("seed")?,
@@ -38,23 +38,73 @@ pub fn main(args: &[String]) -> Result<(), LiveError> {
     }
 }
 
-/// Allocates and touches `rate` bytes a second, in ten steps a second, until the OOM
-/// killer ends it.
-fn leak(rate: u64) -> Result<(), LiveError> {
-    const STEPS: u32 = 10;
-    let chunk = (rate / u64::from(STEPS)).max(4096) as usize;
-    let mut held: Vec<Vec<u8>> = Vec::new();
+/// A leaking service: first its own memory (a working set of `base` bytes, and a
+/// `cache`-byte data file it keeps re-reading, so the page cache is hot and its
+/// eviction stalls), then, from the line `leaking` on stdout, a leak of `rate` bytes a second on top of transient
+/// allocations, in ten steps a second, until the OOM killer ends it.
+fn leak(
+    params: &BTreeMap<&str, &str>,
+    num: impl Fn(&str) -> Result<u64, LiveError>,
+) -> Result<(), LiveError> {
+    const STEPS: u64 = 10;
+    let rate = num("rate")?;
+    let chunk = (rate / STEPS).max(4096) as usize;
+    let mut held = vec![touched(num("base").unwrap_or(0) as usize)];
+    let cache = num("cache").unwrap_or(0);
+    let data = match params.get("file") {
+        Some(path) if cache > 0 => Some(write_data_file(path, cache)?),
+        _ => None,
+    };
+    let mut rng = qb_simulator::rng::Rng::new(num("seed").unwrap_or(1));
+    let mut buf = vec![0u8; (cache / STEPS).clamp(4096, 1 << 20) as usize];
+    let mut cursor = 0;
+    // Warm for a few seconds before the leak starts, as a service is when it begins to
+    // leak; the parent labels the leak from this line.
+    std::thread::sleep(Duration::from_secs(3));
+    println!("leaking");
+    flush();
     let mut next = Instant::now();
     loop {
-        let mut block = vec![0u8; chunk];
-        // One write per page makes it resident (and charged to the cgroup).
-        for i in (0..chunk).step_by(4096) {
-            block[i] = 1;
+        held.push(touched(chunk));
+        // Requests in flight: up to two steps' worth of leak, freed a step later.
+        let transient = touched((rng.unit() * 2.0 * chunk as f64) as usize);
+        if let Some(file) = &data {
+            // The whole file once a second: evicted pages fault back in (refaults).
+            let mut left = cache / STEPS;
+            while left > 0 {
+                use std::os::unix::fs::FileExt;
+                let n = file.read_at(&mut buf, cursor).unwrap_or(0) as u64;
+                cursor = if n == 0 { 0 } else { cursor + n };
+                left = left.saturating_sub(n.max(4096));
+            }
         }
-        held.push(block);
-        next += Duration::from_secs(1) / STEPS;
+        next += Duration::from_secs(1) / STEPS as u32;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        drop(transient);
     }
+}
+
+/// `n` bytes of resident memory: one write per page makes it resident (and charged
+/// to the cgroup).
+fn touched(n: usize) -> Vec<u8> {
+    let mut block = vec![0u8; n];
+    for i in (0..n).step_by(4096) {
+        block[i] = 1;
+    }
+    block
+}
+
+fn write_data_file(path: &str, bytes: u64) -> Result<std::fs::File, LiveError> {
+    let block = vec![7u8; 1 << 20];
+    let mut f = std::fs::File::create(path).map_err(|e| LiveError::io(path, e))?;
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        f.write_all(&block[..n])
+            .map_err(|e| LiveError::io(path, e))?;
+        left -= n as u64;
+    }
+    std::fs::File::open(path).map_err(|e| LiveError::io(path, e))
 }
 
 /// A request/response server on loopback whose handlers take two locks, a then b.
@@ -127,7 +177,7 @@ impl Shared {
         }
         let mut a = self.a.lock().unwrap_or_else(PoisonError::into_inner);
         let mut b = self.b.lock().unwrap_or_else(PoisonError::into_inner);
-        *a += 1;
+        *a = work(*a);
         *b += 1;
     }
 
@@ -182,6 +232,17 @@ impl Shared {
             );
         }
     }
+}
+
+/// Half a millisecond of CPU, whatever the build: what a request costs a real server.
+fn work(mut x: u64) -> u64 {
+    let until = Instant::now() + Duration::from_micros(500);
+    while Instant::now() < until {
+        for i in 0..1_000u64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i);
+        }
+    }
+    std::hint::black_box(x)
 }
 
 fn flush() {

@@ -87,6 +87,14 @@ pub struct MemoryGenerator {
     plateau: f64,
     /// How much of the target may be swapped out (memory.swap.max); 0 without swap.
     swap_limit: f64,
+    /// How far below the limit reclaim holds usage (a share of the limit).
+    margin: f64,
+    /// Page cache reclaim cannot take (hot pages, shmem): the kill comes with it left.
+    file_floor: f64,
+    /// Stall share (%) when all of the page cache has been evicted: measured on a live
+    /// leak re-reading a hot file from SSD it stays in single digits; slow disks and
+    /// cache-bound services stall far more.
+    psi_scale: f64,
     swapped_prev: f64,
     pswpout: u64,
     pswpin: u64,
@@ -108,12 +116,19 @@ impl MemoryGenerator {
         let mut rng = Rng::new(seed);
         let mut r = rng.fork(1);
         let limit = r.range(256.0, 4096.0).round() * MIB;
-        let base_anon = limit * r.range(0.15, 0.35);
-        let file = limit * r.range(0.05, 0.2);
+        let base_anon = limit * r.range(0.1, 0.35);
+        let file = limit * r.range(0.03, 0.2);
         let comms = ["java", "python3", "node", "postgres", "app-server"];
         let comm = comms[(r.next_u64() % comms.len() as u64) as usize];
         let start_tick = (clock.ticks() as f64 * r.range(0.05, 0.3)) as i64;
-        let target_oom_tick = (clock.ticks() as f64 * r.range(0.6, 0.9)) as i64;
+        // Leaks last 1.5 to 25 minutes, log-uniformly (fast ones are as common as slow
+        // ones, and are what live runs reproduce); the kill lands before the end of the
+        // run whatever the drawn length.
+        let leak_secs = (r.range(90f64.ln(), 1500f64.ln())).exp();
+        let leak_ticks = (leak_secs * SEC as f64 / clock.interval_ns() as f64) as i64;
+        let target_oom_tick = (start_tick + leak_ticks)
+            .min((clock.ticks() as f64 * 0.9) as i64)
+            .max(start_tick + 10);
         let services = (0..2 + r.next_u64() % 3)
             .map(|i| Service {
                 path: format!("/system.slice/svc-{i}.service"),
@@ -143,6 +158,13 @@ impl MemoryGenerator {
                 (limit * r.range(0.25, 1.0) / MIB).round() * MIB
             } else {
                 0.0
+            },
+            margin: r.range(0.0, 0.002),
+            file_floor: limit * r.range(0.0, 0.04),
+            psi_scale: if kind == MemoryKind::CacheEvictionLeak {
+                r.range(10.0, 60.0)
+            } else {
+                r.range(1.0, 15.0)
             },
             swapped_prev: 0.0,
             pswpout: 0,
@@ -223,8 +245,9 @@ impl MemoryGenerator {
         };
         // Reclaim keeps usage just under the limit by shrinking the cache; pressure builds
         // while it does. Only when anon alone fills the limit does the OOM killer fire.
-        let margin = 0.005 * self.limit;
-        let file = wanted_file.min((self.limit - margin - anon).max(0.0));
+        let margin = self.margin * self.limit;
+        let floor = self.file_floor.min(wanted_file);
+        let file = wanted_file.min((self.limit - margin - anon).max(floor));
         // With swap, anon that does not fit in RAM goes to swap instead of killing at once.
         let swapped = if self.swap_limit > 0.0 {
             (anon - (self.limit - margin - file)).max(0.0)
@@ -244,7 +267,7 @@ impl MemoryGenerator {
         let pressure = if swapped > 0.0 {
             20.0 + 60.0 * (swapped / self.swap_limit).min(1.0)
         } else if reclaiming {
-            100.0 * ((wanted_file - file) / wanted_file.max(1.0)).min(1.0) * 0.6
+            self.psi_scale * ((wanted_file - file) / wanted_file.max(1.0)).min(1.0)
         } else {
             0.0
         };
@@ -256,7 +279,7 @@ impl MemoryGenerator {
         let full = if self.swap_limit > 0.0 {
             swapped >= self.swap_limit
         } else {
-            anon >= self.limit - margin
+            anon >= self.limit - margin - floor
         };
         if self.killed_at.is_none() && full {
             // Usage reached the limit with nothing left to reclaim: the OOM killer fires.

@@ -112,6 +112,13 @@ impl Runtime {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Hang {
+    Disk,
+    Frozen,
+    Nfs,
+}
+
 /// Generates one stuck-process episode, tick by tick, in virtual time.
 #[derive(Debug)]
 pub struct StuckGenerator {
@@ -125,6 +132,17 @@ pub struct StuckGenerator {
     pid: u32,
     threads: u32,
     rate: f64,
+    /// CPU seconds a request costs (light proxies to heavy handlers).
+    cost: f64,
+    /// A livelock's spin: cores burnt (threads, cores and CPU quotas differ) and futex
+    /// calls per second.
+    spin_cores: f64,
+    spin_futex: f64,
+    /// Why a D-state hang is stuck: a failing disk, a frozen cgroup, a dead NFS server.
+    hang: Hang,
+    /// Where the main thread waits when healthy: futex (a Java main joining its
+    /// workers), epoll (an event loop), or accept4 (a thread-per-connection acceptor).
+    main_wait: u32,
     backlog_limit: u32,
     clients: u32,
     // Cumulative counters of the target.
@@ -165,6 +183,16 @@ impl StuckGenerator {
             rate: r.range(20.0, 200.0),
             backlog_limit: [128, 511, 4096][(r.next_u64() % 3) as usize],
             clients: 2 + (r.next_u64() % 6) as u32,
+            cost: r.range(0.0001, 0.004),
+            spin_cores: r.range(0.3, 2.0),
+            spin_futex: r.range(20_000.0, 150_000.0),
+            hang: [Hang::Disk, Hang::Disk, Hang::Frozen, Hang::Nfs][(r.next_u64() % 4) as usize],
+            main_wait: match (runtime, r.next_u64() % 2) {
+                (Runtime::Go, _) => EPOLL_WAIT,
+                (_, 0) => ACCEPT4,
+                (Runtime::Java, _) => FUTEX,
+                (Runtime::Python, _) => EPOLL_WAIT,
+            },
             utime: 0.0,
             stime: 0.0,
             vol_ctxt: 0.0,
@@ -188,14 +216,11 @@ impl StuckGenerator {
         let in_episode = after && t < self.onset + self.episode_len;
         let arriving = self.rate * self.clock.seconds() * (1.0 + 0.1 * self.rng.normal()).max(0.0);
         let healthy = Tick {
-            cpu: (self.rate * 0.002).min(0.9) * (1.0 + 0.1 * self.rng.normal()).abs(),
+            cpu: (self.rate * self.cost).min(0.9) * (1.0 + 0.1 * self.rng.normal()).abs(),
             served: arriving,
             arriving,
             state: "S",
-            syscall: Some(match self.runtime {
-                Runtime::Java => FUTEX as i32,
-                Runtime::Python | Runtime::Go => EPOLL_WAIT as i32,
-            }),
+            syscall: Some(self.main_wait as i32),
             wchan: None,
             extra: Vec::new(),
         };
@@ -209,28 +234,33 @@ impl StuckGenerator {
                 ..healthy
             },
             StuckKind::Livelock if after => Tick {
-                cpu: self.threads.min(2) as f64 * 0.95,
+                cpu: self.spin_cores.min(self.threads as f64) * self.rng.range(0.9, 1.0),
                 served: 0.0,
                 state: "R",
                 syscall: None,
                 extra: vec![(
                     FUTEX,
-                    self.rng.range(20_000.0, 120_000.0) * self.clock.seconds(),
+                    self.spin_futex * self.rng.range(0.9, 1.1) * self.clock.seconds(),
                 )],
                 ..healthy
             },
-            StuckKind::DStateHang if after => Tick {
-                cpu: 0.0,
-                served: 0.0,
-                state: "D",
-                syscall: Some(if self.rng.unit() < 0.5 {
-                    READ as i32
-                } else {
-                    FSYNC as i32
-                }),
-                wchan: Some("io_schedule"),
-                ..healthy
-            },
+            StuckKind::DStateHang if after => {
+                let (syscall, wchan) = match self.hang {
+                    Hang::Disk if self.rng.unit() < 0.5 => (READ as i32, "io_schedule"),
+                    Hang::Disk => (FSYNC as i32, "io_schedule"),
+                    // Frozen where it was: the healthy wait, in the refrigerator.
+                    Hang::Frozen => (healthy.syscall.unwrap_or(FUTEX as i32), "__refrigerator"),
+                    Hang::Nfs => (READ as i32, "rpc_wait_bit_killable"),
+                };
+                Tick {
+                    cpu: 0.0,
+                    served: 0.0,
+                    state: "D",
+                    syscall: Some(syscall),
+                    wchan: Some(wchan),
+                    ..healthy
+                }
+            }
             StuckKind::PoolExhaustion if after => Tick {
                 cpu: 0.01,
                 served: 0.0,

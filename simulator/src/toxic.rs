@@ -52,6 +52,8 @@ struct Session {
     rtt_us: f64,
     /// Queries per second this session issues when the service is healthy.
     qps: f64,
+    /// Milliseconds since the session last received data (tcp_info's last_data_recv).
+    idle_ms: f64,
 }
 
 #[derive(Debug)]
@@ -64,6 +66,14 @@ pub struct ToxicGenerator {
     sessions: Vec<Session>,
     /// The session that is toxic (or the heavy negative), present from the onset.
     special: Option<Session>,
+    /// A CPU hog's share of a core (it competes with the others), and the share of
+    /// their normal throughput the others keep meanwhile.
+    hog_cores: f64,
+    hog_share: f64,
+    /// How much dearer the others' queries get while the hog runs: contention (cache,
+    /// locks, run queues). At 1 they burn as much CPU as before for less work (as live
+    /// on two cores); a little above, slightly more.
+    hog_inflation: f64,
     labels: Vec<LabelRow>,
 }
 
@@ -84,6 +94,7 @@ impl ToxicGenerator {
                 retrans: 0,
                 rtt_us: r.range(50.0, 400.0),
                 qps: r.range(5.0, 60.0),
+                idle_ms: 0.0,
             })
             .collect();
         Ok(ToxicGenerator {
@@ -91,6 +102,9 @@ impl ToxicGenerator {
             host: format!("sim-{seed}"),
             clock,
             onset: (clock.ticks() as f64 * r.range(0.2, 0.5)) as i64,
+            hog_cores: r.range(0.2, 1.0),
+            hog_share: r.range(0.2, 0.95),
+            hog_inflation: r.range(0.3, 1.05),
             sessions,
             special: None,
             labels: Vec::new(),
@@ -119,27 +133,40 @@ impl ToxicGenerator {
                     200.0
                 },
                 qps: 0.0,
+                idle_ms: 0.0,
             });
         }
         // How much of their normal throughput the other sessions get.
-        let share = match (self.kind, self.special.is_some()) {
-            (ToxicKind::LockHolder, true) => 0.0,
-            (ToxicKind::CpuHog, true) => 0.25,
-            _ => 1.0,
+        let (share, cost) = match (self.kind, self.special.is_some()) {
+            (ToxicKind::LockHolder, true) => (0.0, 1.0),
+            (ToxicKind::CpuHog, true) => (
+                self.hog_share,
+                1.0 + self.hog_inflation * (1.0 / self.hog_share - 1.0),
+            ),
+            _ => (1.0, 1.0),
         };
         for i in 0..self.sessions.len() {
             let noise = (1.0 + 0.1 * self.rng.normal()).max(0.0);
             let s = &mut self.sessions[i];
             let queries = s.qps * share * noise * dt;
-            s.cpu_ticks += queries * 0.002 * HZ;
+            // A query arrives at some point in the tick; none leaves the clock running.
+            s.idle_ms = if queries >= 1.0 {
+                self.rng.unit() * 1000.0 / queries.max(1.0)
+            } else {
+                s.idle_ms + dt * 1000.0
+            };
+            // Plus a backend's own upkeep (stats, keepalives): not quite zero when blocked.
+            s.cpu_ticks += queries * 0.002 * cost * HZ + self.rng.unit() * 0.0005 * HZ * dt;
             s.bytes_received += queries * 300.0;
             s.bytes_acked += queries * 2_000.0;
         }
         if let Some(sp) = &mut self.special {
+            // One long statement (or a download's acks only): no data comes in.
+            sp.idle_ms += dt * 1000.0;
             match self.kind {
                 // Holds the lock inside an idle transaction: no CPU, no bytes.
                 ToxicKind::LockHolder => {}
-                ToxicKind::CpuHog => sp.cpu_ticks += HZ * dt,
+                ToxicKind::CpuHog => sp.cpu_ticks += self.hog_cores * HZ * dt,
                 ToxicKind::LargeDownload => {
                     sp.cpu_ticks += 0.15 * HZ * dt;
                     sp.bytes_acked += 80e6 * dt;
@@ -186,7 +213,7 @@ impl ToxicGenerator {
                 bytes_acked: Some(s.bytes_acked as u64),
                 bytes_received: Some(s.bytes_received as u64),
                 age_ms: Some(((t - s.opened_tick) as f64 * dt * 1000.0) as u64),
-                ..ConnectionRow::default()
+                last_data_recv_ms: Some(s.idle_ms as u32),
             });
             frame.processes.push(ProcessRow {
                 ts_ns: ts,

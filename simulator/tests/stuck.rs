@@ -120,7 +120,7 @@ fn positives_stop_making_progress_while_work_piles_up() {
                     assert_eq!(after.syscall, Some(202), "blocked in futex");
                 }
                 StuckKind::Livelock => {
-                    assert!(r.cpu(o + 2, last) > 50 * (last - o - 2) as u64, "burns CPU");
+                    assert!(r.cpu(o + 2, last) > 25 * (last - o - 2) as u64, "burns CPU");
                     assert!(
                         r.calls(o + 2, last, Some(202)) > 10_000 * (last - o - 2) as u64,
                         "futex spam"
@@ -128,7 +128,11 @@ fn positives_stop_making_progress_while_work_piles_up() {
                 }
                 StuckKind::DStateHang => {
                     assert_eq!(after.state, "D");
-                    assert_eq!(after.wchan.as_deref(), Some("io_schedule"));
+                    let why = after.wchan.as_deref().unwrap_or_default();
+                    assert!(
+                        ["io_schedule", "__refrigerator", "rpc_wait_bit_killable"].contains(&why),
+                        "{why}"
+                    );
                 }
                 StuckKind::PoolExhaustion => {
                     assert!(
