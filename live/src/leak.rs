@@ -228,3 +228,50 @@ impl Workload for Leak {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_checked_before_anything_starts() {
+        let ok = LeakOptions {
+            limit: 64 << 20,
+            rate: 1 << 20,
+            tool: LeakTool::Builtin,
+            cpu: None,
+        };
+        assert!(ok.validate().is_ok());
+        let bad = [
+            LeakOptions {
+                limit: 8 << 20,
+                ..ok.clone()
+            },
+            LeakOptions {
+                limit: u64::MAX / 2,
+                ..ok.clone()
+            },
+            LeakOptions {
+                rate: 0,
+                ..ok.clone()
+            },
+            LeakOptions {
+                cpu: Some(0.0),
+                ..ok.clone()
+            },
+            LeakOptions {
+                cpu: Some(f64::NAN),
+                ..ok.clone()
+            },
+        ];
+        for b in bad {
+            assert!(b.validate().is_err(), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn tools_are_looked_up_on_the_path() {
+        assert!(on_path("sh"));
+        assert!(!on_path("qbranch-no-such-tool"));
+    }
+}

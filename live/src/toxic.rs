@@ -5,7 +5,7 @@
 
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -64,13 +64,18 @@ struct Postgres {
 
 impl Postgres {
     fn find() -> Result<Self, LiveError> {
+        Self::find_in(Path::new("/usr/lib/postgresql"))
+    }
+
+    /// The newest server under `root` (Debian's layout: `<root>/<major>/bin`).
+    fn find_in(root: &Path) -> Result<Self, LiveError> {
         let missing = || {
             LiveError::Unsupported(
                 "PostgreSQL is not installed (scripts/setup installs it: postgresql, pgbench)"
                     .into(),
             )
         };
-        let mut bins: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        let mut bins: Vec<PathBuf> = std::fs::read_dir(root)
             .map_err(|_| missing())?
             .flatten()
             .map(|e| e.path().join("bin"))
@@ -391,6 +396,20 @@ impl Workload for Toxic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_postgresql_is_named_with_the_way_to_install_it() {
+        let empty = std::env::temp_dir().join(format!("qb-no-pg-{}", std::process::id()));
+        let _ = std::fs::create_dir(&empty);
+        for root in [empty.as_path(), Path::new("/nonexistent/postgresql")] {
+            let err = Postgres::find_in(root).unwrap_err().to_string();
+            assert!(
+                err.contains("PostgreSQL is not installed (scripts/setup"),
+                "{err}"
+            );
+        }
+        let _ = std::fs::remove_dir(&empty);
+    }
 
     #[test]
     fn pgbench_progress_lines_parse() {
