@@ -10,6 +10,7 @@ mod error;
 mod frame;
 mod manifest;
 mod reader;
+pub mod rng;
 mod row;
 mod schema;
 pub mod tables;

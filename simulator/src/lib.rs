@@ -10,7 +10,7 @@ mod clock;
 mod kinds;
 pub mod memory;
 pub mod pii;
-pub mod rng;
+pub use qb_signals::rng;
 pub mod standard;
 pub mod stuck;
 pub mod toxic;

@@ -1,6 +1,7 @@
-//! A small seeded PRNG (xoshiro256** seeded through SplitMix64): the same seed gives the
-//! same stream on every platform and release, which byte-stable datasets need. Not for
-//! cryptography.
+//! A small seeded PRNG (xoshiro256** seeded through SplitMix64) for everything that
+//! must be reproducible: generators and model training. The same seed gives the same
+//! stream on every platform and release, which byte-stable datasets and models need.
+//! Not for cryptography.
 
 #[derive(Debug, Clone)]
 pub struct Rng([u64; 4]);
