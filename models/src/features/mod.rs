@@ -5,6 +5,12 @@
 
 use qb_signals::Fnv64;
 
+pub mod oracle;
+mod window;
+
+pub use oracle::{ORACLE, ORACLE_LEN, OracleExtractor, OracleVector};
+pub use window::{Histories, slope_r2};
+
 /// The identity of a feature vector: names, order and window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeatureSet {

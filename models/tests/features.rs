@@ -1,0 +1,58 @@
+//! Training and serving compute the same features: the trainer replays Parquet, the
+//! daemon sees live frames; both go through the same extractor, and on the same frames
+//! the vectors are bit-for-bit identical.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use qb_models::features::{ORACLE, OracleExtractor, OracleVector};
+use qb_signals::{Dataset, Frame, SignalSource};
+use qb_simulator::{Clock, Generator, MemoryGenerator, MemoryKind};
+
+fn vectors(source: &mut dyn SignalSource) -> Vec<OracleVector> {
+    let mut x = OracleExtractor::new();
+    let mut out = Vec::new();
+    while let Some(frame) = source.next_frame().unwrap() {
+        x.observe(&frame, &mut out);
+    }
+    out
+}
+
+#[test]
+fn replayed_parquet_gives_the_same_oracle_features_as_the_frames_it_was_written_from() {
+    let (duration, interval) = (Duration::from_secs(600), Duration::from_secs(1));
+    for kind in [MemoryKind::CacheEvictionLeak, MemoryKind::StableSawtooth] {
+        let clock = Clock::new(duration, interval).unwrap();
+        let mut generator = MemoryGenerator::new(kind, 5, clock).unwrap();
+        let frames: Vec<Frame> = std::iter::from_fn(|| generator.next_frame().unwrap()).collect();
+        assert_eq!(generator.labels().len(), 1);
+        let live = vectors(&mut FrameList(frames.into_iter()));
+
+        let tmp = tempfile::tempdir().unwrap();
+        qb_simulator::write_memory(tmp.path(), kind, 5, duration, interval).unwrap();
+        let replayed = vectors(&mut Dataset::open(tmp.path()).unwrap().replay().unwrap());
+
+        assert_eq!(live.len(), replayed.len());
+        assert!(live.len() > 500, "{kind}: {} vectors", live.len());
+        for (a, b) in live.iter().zip(&replayed) {
+            assert_eq!(a.cgroup, b.cgroup);
+            assert_eq!(a.ts_ns, b.ts_ns);
+            let (a, b) = (a.values.map(f64::to_bits), b.values.map(f64::to_bits));
+            assert_eq!(
+                a, b,
+                "{kind}: features differ between live frames and replay"
+            );
+        }
+        assert!(live.iter().all(|v| v.values.len() == ORACLE.len()));
+    }
+}
+
+/// Frames held in memory, as a source.
+struct FrameList(std::vec::IntoIter<Frame>);
+
+impl SignalSource for FrameList {
+    fn next_frame(&mut self) -> qb_signals::Result<Option<Frame>> {
+        Ok(self.0.next())
+    }
+}
