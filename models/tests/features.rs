@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use qb_models::features::{ORACLE, OracleExtractor, OracleVector};
+use qb_models::features::{ORACLE, OracleExtractor, OracleVector, PathologistExtractor};
 use qb_signals::{Dataset, Frame, SignalSource};
-use qb_simulator::{Clock, Generator, MemoryGenerator, MemoryKind};
+use qb_simulator::{Clock, Generator, MemoryGenerator, MemoryKind, StuckGenerator, StuckKind};
 
 fn vectors(source: &mut dyn SignalSource) -> Vec<OracleVector> {
     let mut x = OracleExtractor::new();
@@ -45,6 +45,42 @@ fn replayed_parquet_gives_the_same_oracle_features_as_the_frames_it_was_written_
             );
         }
         assert!(live.iter().all(|v| v.values.len() == ORACLE.len()));
+    }
+}
+
+#[test]
+fn replayed_parquet_gives_the_same_pathologist_features() {
+    let (duration, interval) = (Duration::from_secs(300), Duration::from_secs(1));
+    for kind in [
+        StuckKind::Deadlock,
+        StuckKind::DStateHang,
+        StuckKind::BusyWorker,
+    ] {
+        let clock = Clock::new(duration, interval).unwrap();
+        let mut generator = StuckGenerator::new(kind, 3, clock).unwrap();
+        let frames: Vec<Frame> = std::iter::from_fn(|| generator.next_frame().unwrap()).collect();
+        let tmp = tempfile::tempdir().unwrap();
+        qb_simulator::write_stuck(tmp.path(), kind, 3, duration, interval).unwrap();
+        let mut replay = Dataset::open(tmp.path()).unwrap().replay().unwrap();
+
+        let (mut a, mut b) = (PathologistExtractor::new(), PathologistExtractor::new());
+        let (mut va, mut vb) = (Vec::new(), Vec::new());
+        for f in &frames {
+            a.observe(f, &mut va);
+        }
+        while let Some(f) = replay.next_frame().unwrap() {
+            b.observe(&f, &mut vb);
+        }
+        assert!(va.len() > 250, "{kind}: {}", va.len());
+        assert_eq!(va.len(), vb.len());
+        for (x, y) in va.iter().zip(&vb) {
+            assert_eq!((x.pid, x.ts_ns), (y.pid, y.ts_ns));
+            assert_eq!(
+                x.values.map(f64::to_bits),
+                y.values.map(f64::to_bits),
+                "{kind}"
+            );
+        }
     }
 }
 

@@ -6,9 +6,11 @@
 use qb_signals::Fnv64;
 
 pub mod oracle;
+pub mod pathologist;
 mod window;
 
 pub use oracle::{ORACLE, ORACLE_LEN, OracleExtractor, OracleVector};
+pub use pathologist::{PATHOLOGIST, PATHOLOGIST_LEN, PathologistExtractor, PathologistVector};
 pub use window::{Histories, slope_r2};
 
 /// The identity of a feature vector: names, order and window.
