@@ -6,9 +6,14 @@
 
 use std::time::Duration;
 
-use qb_models::features::{ORACLE, OracleExtractor, OracleVector, PathologistExtractor};
+use qb_models::features::{
+    EqualizerExtractor, ORACLE, OracleExtractor, OracleVector, PathologistExtractor,
+};
 use qb_signals::{Dataset, Frame, SignalSource};
-use qb_simulator::{Clock, Generator, MemoryGenerator, MemoryKind, StuckGenerator, StuckKind};
+use qb_simulator::{
+    Clock, Generator, MemoryGenerator, MemoryKind, StuckGenerator, StuckKind, ToxicGenerator,
+    ToxicKind,
+};
 
 fn vectors(source: &mut dyn SignalSource) -> Vec<OracleVector> {
     let mut x = OracleExtractor::new();
@@ -81,6 +86,29 @@ fn replayed_parquet_gives_the_same_pathologist_features() {
                 "{kind}"
             );
         }
+    }
+}
+
+#[test]
+fn replayed_parquet_gives_the_same_equalizer_features() {
+    let (duration, interval) = (Duration::from_secs(300), Duration::from_secs(1));
+    for kind in [ToxicKind::LockHolder, ToxicKind::SlowClient] {
+        let clock = Clock::new(duration, interval).unwrap();
+        let mut generator = ToxicGenerator::new(kind, 4, clock).unwrap();
+        let frames: Vec<Frame> = std::iter::from_fn(|| generator.next_frame().unwrap()).collect();
+        let tmp = tempfile::tempdir().unwrap();
+        qb_simulator::write_toxic(tmp.path(), kind, 4, duration, interval).unwrap();
+        let mut replay = Dataset::open(tmp.path()).unwrap().replay().unwrap();
+        let (mut a, mut b) = (EqualizerExtractor::new(), EqualizerExtractor::new());
+        let (mut va, mut vb) = (Vec::new(), Vec::new());
+        for f in &frames {
+            a.observe(f, &mut va);
+        }
+        while let Some(f) = replay.next_frame().unwrap() {
+            b.observe(&f, &mut vb);
+        }
+        assert!(va.len() > 1000, "{kind}: {}", va.len());
+        assert_eq!(va, vb, "{kind}");
     }
 }
 

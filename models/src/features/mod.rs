@@ -5,10 +5,12 @@
 
 use qb_signals::Fnv64;
 
+pub mod equalizer;
 pub mod oracle;
 pub mod pathologist;
 mod window;
 
+pub use equalizer::{EQUALIZER, EQUALIZER_LEN, EqualizerExtractor, EqualizerVector};
 pub use oracle::{ORACLE, ORACLE_LEN, OracleExtractor, OracleVector};
 pub use pathologist::{PATHOLOGIST, PATHOLOGIST_LEN, PathologistExtractor, PathologistVector};
 pub use window::{Histories, slope_r2};

@@ -37,6 +37,13 @@ impl<K: Ord + Clone, T> Histories<K, T> {
         (h.len() == self.len).then_some(&*h)
     }
 
+    /// Like [`Histories::push`], but returns the history as soon as it holds two
+    /// observations (enough for a rate).
+    pub fn push_partial(&mut self, key: &K, value: T) -> Option<&VecDeque<T>> {
+        self.push(key, value);
+        self.map.get(key).map(|(_, h)| h).filter(|h| h.len() >= 2)
+    }
+
     /// Ends a tick: forgets targets not seen for longer than the grace.
     pub fn end_tick(&mut self) {
         let (tick, grace) = (self.tick, self.grace);
