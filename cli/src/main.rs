@@ -5,6 +5,7 @@ mod inspect;
 mod live;
 mod record;
 mod simulate;
+mod train;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,8 @@ enum Command {
     Record(record::RecordArgs),
     /// Generate a seeded synthetic dataset with ground-truth labels
     Simulate(simulate::SimulateArgs),
+    /// Fit a gadget's model on a standard set and evaluate it on the held-out seeds
+    Train(train::TrainArgs),
     /// Summarise a recording; with --verify, read every segment back
     Inspect(inspect::InspectArgs),
     /// Print the canonical signal schema (every table and column, with unit and source)
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Record(args) => record::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Train(args) => train::run(args),
         Command::Workload(args) => live::workload(args),
         Command::Schema => {
             print!("{}", qb_signals::canonical_text());

@@ -185,6 +185,11 @@ impl Artifact {
     }
 }
 
+/// The hash of the signal schema this build reads, as artifacts store it.
+pub fn current_schema_hash() -> u64 {
+    u64::from_str_radix(&qb_signals::schema_hash(), 16).unwrap_or(0)
+}
+
 pub fn checksum(bytes: &[u8]) -> u64 {
     let mut h = Fnv64::new();
     h.write(bytes);

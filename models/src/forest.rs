@@ -16,6 +16,8 @@ pub struct ForestParams {
     pub min_split: usize,
     /// Features tried per split; 0 means the square root of the feature count.
     pub features_per_split: usize,
+    /// Rows drawn (with replacement) for each tree; 0 means as many as there are.
+    pub sample_size: usize,
     pub seed: u64,
 }
 
@@ -26,6 +28,7 @@ impl Default for ForestParams {
             max_depth: 12,
             min_split: 4,
             features_per_split: 0,
+            sample_size: 0,
             seed: 1,
         }
     }
@@ -102,7 +105,12 @@ impl RandomForest {
         let n = y.len();
         for _ in 0..params.trees {
             let mut tree_rng = rng.fork(f.roots.len() as u64 + 1);
-            let mut sample: Vec<u32> = (0..n)
+            let size = if params.sample_size == 0 {
+                n
+            } else {
+                params.sample_size
+            };
+            let mut sample: Vec<u32> = (0..size)
                 .map(|_| (tree_rng.next_u64() % n as u64) as u32)
                 .collect();
             f.roots.push(f.nodes.len() as u32);

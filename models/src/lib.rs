@@ -4,11 +4,17 @@
 //!
 //! No polars and no training framework here: this crate is linked into the daemon.
 
+pub mod arima;
 pub mod artifact;
 pub mod codec;
 pub mod features;
+pub mod forest;
+pub mod iforest;
+pub mod manifest;
+pub mod metrics;
 
 pub use artifact::{Artifact, ModelKind};
+pub use manifest::{ModelEntry, ModelManifest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {

@@ -1,0 +1,178 @@
+//! Training the Pathologist's random forest: process vectors from the stuck family,
+//! classes working / idle / stuck, fitted on the training seeds and evaluated on the
+//! held-out seeds against the spec's rule (entropy under 1 bit and no IO over the
+//! window means stuck).
+
+use qb_models::artifact::current_schema_hash;
+use qb_models::features::{PATHOLOGIST, PathologistExtractor, PathologistVector};
+use qb_models::forest::{ForestParams, RandomForest};
+use qb_models::{Artifact, ModelKind};
+use qb_signals::{Dataset, LabelRow, SignalSource};
+
+use crate::datasets::{Entry, Split};
+use crate::eval::Confusion;
+use crate::{TrainError, Trained};
+
+pub const CLASSES: [&str; 3] = ["working", "idle", "stuck"];
+const STUCK: u32 = 2;
+/// After the onset the window still holds healthy ticks; the first ones are not
+/// labelled either way.
+const SETTLE_NS: i64 = 10_000_000_000;
+/// Every n-th vector of a process: neighbouring windows overlap by 29 of 30 ticks.
+const EVERY: usize = 5;
+
+fn feature(v: &PathologistVector, name: &str) -> f64 {
+    PATHOLOGIST
+        .names
+        .iter()
+        .position(|n| *n == name)
+        .map_or(0.0, |i| v.values[i])
+}
+
+/// Not stuck: idle when it neither computes nor calls the kernel.
+fn idle_or_working(v: &PathologistVector) -> u32 {
+    let quiet = feature(v, "cpu_cores") < 0.005 && feature(v, "syscall_rate") < 1.0_f64.ln_1p();
+    u32::from(quiet)
+}
+
+/// The spec's rule baseline (Option 1).
+pub fn rule(v: &PathologistVector) -> u32 {
+    if feature(v, "syscall_entropy") < 1.0 && feature(v, "io_rate") == 0.0 {
+        STUCK
+    } else {
+        idle_or_working(v)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Samples {
+    x: Vec<f64>,
+    y: Vec<u32>,
+    rule: Vec<u32>,
+}
+
+fn samples(entry: &Entry, out: &mut Samples) -> Result<(), TrainError> {
+    let ds = Dataset::open(&entry.dir)?;
+    let labels: Vec<LabelRow> = ds.read_table()?;
+    if labels.is_empty() {
+        return Err(TrainError::NoLabels(entry.dir.display().to_string()));
+    }
+    let stuck = labels.iter().find(|l| l.kind == "stuck").and_then(|l| {
+        Some((
+            l.target.strip_prefix("pid:")?.parse::<u32>().ok()?,
+            l.start_ns,
+        ))
+    });
+    let mut extractor = PathologistExtractor::new();
+    let mut vectors = Vec::new();
+    let mut replay = ds.replay()?;
+    let mut tick = 0usize;
+    while let Some(frame) = replay.next_frame()? {
+        vectors.clear();
+        extractor.observe(&frame, &mut vectors);
+        tick += 1;
+        if !tick.is_multiple_of(EVERY) {
+            continue;
+        }
+        for v in &vectors {
+            let class = match stuck {
+                Some((pid, start)) if pid == v.pid && v.ts_ns >= start + SETTLE_NS => STUCK,
+                Some((pid, start)) if pid == v.pid && v.ts_ns >= start => continue,
+                _ => idle_or_working(v),
+            };
+            out.x.extend_from_slice(&v.values);
+            out.y.push(class);
+            out.rule.push(rule(v));
+        }
+    }
+    Ok(())
+}
+
+/// Fits on the training entries, evaluates on the held-out ones, and on `live`
+/// recordings (labelled live runs) when given.
+pub fn train(entries: &[Entry], live: &[Entry], seed: u64) -> Result<Trained, TrainError> {
+    let (mut train, mut test) = (Samples::default(), Samples::default());
+    for e in entries {
+        samples(
+            e,
+            if e.split == Split::Training {
+                &mut train
+            } else {
+                &mut test
+            },
+        )?;
+    }
+    let positives = train.y.iter().filter(|&&c| c == STUCK).count();
+    if positives < 20 {
+        return Err(TrainError::NoData(format!(
+            "only {positives} stuck samples in the training datasets"
+        )));
+    }
+    let params = ForestParams {
+        sample_size: 20_000.min(train.y.len()),
+        seed,
+        ..ForestParams::default()
+    };
+    let forest = RandomForest::fit(&train.x, PATHOLOGIST.len(), &train.y, CLASSES.len(), params)?;
+    let (model, baseline) = evaluate(&forest, &test);
+    let mut live_samples = Samples::default();
+    for e in live {
+        samples(e, &mut live_samples)?;
+    }
+    let (live_model, live_baseline) = evaluate(&forest, &live_samples);
+    let artifact = Artifact {
+        kind: ModelKind::RandomForest,
+        schema_hash: current_schema_hash(),
+        feature_hash: PATHOLOGIST.hash(),
+        payload: forest.encode(),
+    };
+    Ok(Trained {
+        name: "pathologist",
+        artifact,
+        training_rows: train.y.len(),
+        held_out_rows: test.y.len(),
+        metrics: serde_json::json!({
+            "classes": CLASSES,
+            "model": model.to_json(),
+            "rule_baseline": baseline.to_json(),
+            "rule": "syscall_entropy < 1 bit and no IO over the 30-tick window => stuck",
+            "live": {
+                "recordings": live.iter().map(|e| e.dir.display().to_string()).collect::<Vec<_>>(),
+                "rows": live_samples.y.len(),
+                "model": live_model.to_json(),
+                "rule_baseline": live_baseline.to_json(),
+            },
+            "params": {"trees": params.trees, "max_depth": params.max_depth, "sample_size": params.sample_size, "seed": seed},
+        }),
+        summary: [
+            format!("held-out, random forest: {}", model.line(STUCK)),
+            format!("held-out, rule baseline: {}", baseline.line(STUCK)),
+        ]
+        .into_iter()
+        .chain(
+            (!live.is_empty())
+                .then(|| {
+                    [
+                        format!("live recordings, random forest: {}", live_model.line(STUCK)),
+                        format!(
+                            "live recordings, rule baseline: {}",
+                            live_baseline.line(STUCK)
+                        ),
+                    ]
+                })
+                .into_iter()
+                .flatten(),
+        )
+        .collect(),
+    })
+}
+
+fn evaluate(forest: &RandomForest, s: &Samples) -> (Confusion, Confusion) {
+    let d = PATHOLOGIST.len();
+    let (mut model, mut baseline) = (Confusion::new(&CLASSES), Confusion::new(&CLASSES));
+    for (i, &truth) in s.y.iter().enumerate() {
+        model.add(truth, forest.predict(&s.x[i * d..(i + 1) * d]));
+        baseline.add(truth, s.rule[i]);
+    }
+    (model, baseline)
+}
