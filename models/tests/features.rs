@@ -4,111 +4,78 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::fmt::Debug;
+use std::path::Path;
 use std::time::Duration;
 
-use qb_models::features::{
-    EqualizerExtractor, ORACLE, OracleExtractor, OracleVector, PathologistExtractor,
-};
+use qb_models::features::{EqualizerExtractor, Extractor, OracleExtractor, PathologistExtractor};
 use qb_signals::{Dataset, Frame, SignalSource};
 use qb_simulator::{
-    Clock, Generator, MemoryGenerator, MemoryKind, StuckGenerator, StuckKind, ToxicGenerator,
-    ToxicKind,
+    Clock, MemoryGenerator, MemoryKind, StuckGenerator, StuckKind, ToxicGenerator, ToxicKind,
 };
 
-fn vectors(source: &mut dyn SignalSource) -> Vec<OracleVector> {
-    let mut x = OracleExtractor::new();
-    let mut out = Vec::new();
-    while let Some(frame) = source.next_frame().unwrap() {
-        x.observe(&frame, &mut out);
-    }
-    out
-}
+const SECOND: Duration = Duration::from_secs(1);
 
-#[test]
-fn replayed_parquet_gives_the_same_oracle_features_as_the_frames_it_was_written_from() {
-    let (duration, interval) = (Duration::from_secs(600), Duration::from_secs(1));
-    for kind in [MemoryKind::CacheEvictionLeak, MemoryKind::StableSawtooth] {
-        let clock = Clock::new(duration, interval).unwrap();
-        let mut generator = MemoryGenerator::new(kind, 5, clock).unwrap();
-        let frames: Vec<Frame> = std::iter::from_fn(|| generator.next_frame().unwrap()).collect();
-        assert_eq!(generator.labels().len(), 1);
-        let live = vectors(&mut FrameList(frames.into_iter()));
-
-        let tmp = tempfile::tempdir().unwrap();
-        qb_simulator::write_memory(tmp.path(), kind, 5, duration, interval).unwrap();
-        let replayed = vectors(&mut Dataset::open(tmp.path()).unwrap().replay().unwrap());
-
-        assert_eq!(live.len(), replayed.len());
-        assert!(live.len() > 500, "{kind}: {} vectors", live.len());
-        for (a, b) in live.iter().zip(&replayed) {
-            assert_eq!(a.cgroup, b.cgroup);
-            assert_eq!(a.ts_ns, b.ts_ns);
-            let (a, b) = (a.values.map(f64::to_bits), b.values.map(f64::to_bits));
-            assert_eq!(
-                a, b,
-                "{kind}: features differ between live frames and replay"
-            );
+/// Feeds `frames`, then the dataset at `dir`, to fresh extractors of type `X`, and
+/// asserts the vectors are identical to the bit (Debug prints f64 exactly, -0.0 too).
+fn assert_same<X: Extractor + Default>(what: &str, frames: Vec<Frame>, dir: &Path, at_least: usize)
+where
+    X::Vector: Debug,
+{
+    let run = |source: &mut dyn SignalSource| {
+        let (mut x, mut out) = (X::default(), Vec::new());
+        while let Some(frame) = source.next_frame().unwrap() {
+            x.observe(&frame, &mut out);
         }
-        assert!(live.iter().all(|v| v.values.len() == ORACLE.len()));
+        out
+    };
+    let live = run(&mut FrameList(frames.into_iter()));
+    let replayed = run(&mut Dataset::open(dir).unwrap().replay().unwrap());
+    assert!(live.len() >= at_least, "{what}: {} vectors", live.len());
+    assert_eq!(format!("{live:?}"), format!("{replayed:?}"), "{what}");
+}
+
+fn frames(source: &mut dyn SignalSource) -> Vec<Frame> {
+    std::iter::from_fn(|| source.next_frame().unwrap()).collect()
+}
+
+#[test]
+fn oracle_features_are_the_same_from_frames_and_from_replayed_parquet() {
+    let duration = Duration::from_secs(600);
+    for kind in [MemoryKind::CacheEvictionLeak, MemoryKind::StableSawtooth] {
+        let clock = Clock::new(duration, SECOND).unwrap();
+        let live = frames(&mut MemoryGenerator::new(kind, 5, clock).unwrap());
+        let tmp = tempfile::tempdir().unwrap();
+        qb_simulator::write_memory(tmp.path(), kind, 5, duration, SECOND).unwrap();
+        assert_same::<OracleExtractor>(kind.name(), live, tmp.path(), 500);
     }
 }
 
 #[test]
-fn replayed_parquet_gives_the_same_pathologist_features() {
-    let (duration, interval) = (Duration::from_secs(300), Duration::from_secs(1));
+fn pathologist_features_are_the_same_from_frames_and_from_replayed_parquet() {
+    let duration = Duration::from_secs(300);
     for kind in [
         StuckKind::Deadlock,
         StuckKind::DStateHang,
         StuckKind::BusyWorker,
     ] {
-        let clock = Clock::new(duration, interval).unwrap();
-        let mut generator = StuckGenerator::new(kind, 3, clock).unwrap();
-        let frames: Vec<Frame> = std::iter::from_fn(|| generator.next_frame().unwrap()).collect();
+        let clock = Clock::new(duration, SECOND).unwrap();
+        let live = frames(&mut StuckGenerator::new(kind, 3, clock).unwrap());
         let tmp = tempfile::tempdir().unwrap();
-        qb_simulator::write_stuck(tmp.path(), kind, 3, duration, interval).unwrap();
-        let mut replay = Dataset::open(tmp.path()).unwrap().replay().unwrap();
-
-        let (mut a, mut b) = (PathologistExtractor::new(), PathologistExtractor::new());
-        let (mut va, mut vb) = (Vec::new(), Vec::new());
-        for f in &frames {
-            a.observe(f, &mut va);
-        }
-        while let Some(f) = replay.next_frame().unwrap() {
-            b.observe(&f, &mut vb);
-        }
-        assert!(va.len() > 250, "{kind}: {}", va.len());
-        assert_eq!(va.len(), vb.len());
-        for (x, y) in va.iter().zip(&vb) {
-            assert_eq!((x.pid, x.ts_ns), (y.pid, y.ts_ns));
-            assert_eq!(
-                x.values.map(f64::to_bits),
-                y.values.map(f64::to_bits),
-                "{kind}"
-            );
-        }
+        qb_simulator::write_stuck(tmp.path(), kind, 3, duration, SECOND).unwrap();
+        assert_same::<PathologistExtractor>(kind.name(), live, tmp.path(), 250);
     }
 }
 
 #[test]
-fn replayed_parquet_gives_the_same_equalizer_features() {
-    let (duration, interval) = (Duration::from_secs(300), Duration::from_secs(1));
+fn equalizer_features_are_the_same_from_frames_and_from_replayed_parquet() {
+    let duration = Duration::from_secs(300);
     for kind in [ToxicKind::LockHolder, ToxicKind::SlowClient] {
-        let clock = Clock::new(duration, interval).unwrap();
-        let mut generator = ToxicGenerator::new(kind, 4, clock).unwrap();
-        let frames: Vec<Frame> = std::iter::from_fn(|| generator.next_frame().unwrap()).collect();
+        let clock = Clock::new(duration, SECOND).unwrap();
+        let live = frames(&mut ToxicGenerator::new(kind, 4, clock).unwrap());
         let tmp = tempfile::tempdir().unwrap();
-        qb_simulator::write_toxic(tmp.path(), kind, 4, duration, interval).unwrap();
-        let mut replay = Dataset::open(tmp.path()).unwrap().replay().unwrap();
-        let (mut a, mut b) = (EqualizerExtractor::new(), EqualizerExtractor::new());
-        let (mut va, mut vb) = (Vec::new(), Vec::new());
-        for f in &frames {
-            a.observe(f, &mut va);
-        }
-        while let Some(f) = replay.next_frame().unwrap() {
-            b.observe(&f, &mut vb);
-        }
-        assert!(va.len() > 1000, "{kind}: {}", va.len());
-        assert_eq!(va, vb, "{kind}");
+        qb_simulator::write_toxic(tmp.path(), kind, 4, duration, SECOND).unwrap();
+        assert_same::<EqualizerExtractor>(kind.name(), live, tmp.path(), 1000);
     }
 }
 

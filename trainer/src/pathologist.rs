@@ -4,7 +4,7 @@
 //! window means stuck).
 
 use qb_models::artifact::current_schema_hash;
-use qb_models::features::{PATHOLOGIST, PathologistExtractor, PathologistVector};
+use qb_models::features::{Extractor, PATHOLOGIST, PathologistExtractor, PathologistVector};
 use qb_models::forest::{ForestParams, RandomForest};
 use qb_models::{Artifact, ModelKind};
 use qb_signals::{Dataset, LabelRow, SignalSource};

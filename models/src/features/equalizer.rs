@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use qb_signals::{ConnectionRow, Frame};
 
-use super::FeatureSet;
 use super::window::Histories;
+use super::{Extractor, FeatureSet};
 
 pub const EQUALIZER: FeatureSet = FeatureSet {
     name: "equalizer",
@@ -79,8 +79,12 @@ impl EqualizerExtractor {
             procs: Histories::new(EQUALIZER.window, 3),
         }
     }
+}
 
-    pub fn observe(&mut self, frame: &Frame, out: &mut Vec<EqualizerVector>) {
+impl Extractor for EqualizerExtractor {
+    type Vector = EqualizerVector;
+
+    fn observe(&mut self, frame: &Frame, out: &mut Vec<EqualizerVector>) {
         // Owners: CPU rate over the window, memory, and how many connections they hold.
         let mut owners: BTreeMap<u32, (f64, f64, f64)> = BTreeMap::new();
         for p in &frame.processes {

@@ -15,6 +15,14 @@ pub use oracle::{ORACLE, ORACLE_LEN, OracleExtractor, OracleVector};
 pub use pathologist::{PATHOLOGIST, PATHOLOGIST_LEN, PathologistExtractor, PathologistVector};
 pub use window::{Histories, slope_r2};
 
+/// A streaming feature extractor: frames in, vectors out. The trainer (replaying
+/// Parquet) and the daemon (live frames) drive the same implementations.
+pub trait Extractor {
+    type Vector;
+    /// Adds one frame; pushes a vector for every target whose window is full.
+    fn observe(&mut self, frame: &qb_signals::Frame, out: &mut Vec<Self::Vector>);
+}
+
 /// The identity of a feature vector: names, order and window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeatureSet {

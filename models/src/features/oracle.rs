@@ -5,8 +5,8 @@
 
 use qb_signals::{CgroupRow, Frame};
 
-use super::FeatureSet;
 use super::window::{Histories, slope_r2};
+use super::{Extractor, FeatureSet};
 
 pub const ORACLE: FeatureSet = FeatureSet {
     name: "oracle",
@@ -80,9 +80,13 @@ impl OracleExtractor {
             histories: Histories::new(ORACLE.window, 10),
         }
     }
+}
+
+impl Extractor for OracleExtractor {
+    type Vector = OracleVector;
 
     /// Adds one frame; pushes a vector for every cgroup with a full window.
-    pub fn observe(&mut self, frame: &Frame, out: &mut Vec<OracleVector>) {
+    fn observe(&mut self, frame: &Frame, out: &mut Vec<OracleVector>) {
         let host_memory = frame.system.as_ref().map(|s| s.mem_total_bytes);
         for row in &frame.cgroups {
             let Some(snap) = snapshot(row, host_memory) else {

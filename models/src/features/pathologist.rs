@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use qb_signals::{Frame, ProcessRow};
 
-use super::FeatureSet;
 use super::window::{Histories, slope_r2};
+use super::{Extractor, FeatureSet};
 
 pub const PATHOLOGIST: FeatureSet = FeatureSet {
     name: "pathologist",
@@ -112,10 +112,14 @@ impl PathologistExtractor {
             histories: Histories::new(PATHOLOGIST.window, 3),
         }
     }
+}
+
+impl Extractor for PathologistExtractor {
+    type Vector = PathologistVector;
 
     /// Adds one frame; pushes a vector for every process with a full window. Kernel
     /// threads are skipped: they are never a target.
-    pub fn observe(&mut self, frame: &Frame, out: &mut Vec<PathologistVector>) {
+    fn observe(&mut self, frame: &Frame, out: &mut Vec<PathologistVector>) {
         let mut owned: BTreeMap<u32, Owned> = BTreeMap::new();
         for s in &frame.syscalls {
             owned
