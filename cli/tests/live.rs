@@ -413,11 +413,9 @@ fn a_pii_flood_is_recorded_from_a_real_file_with_spans_that_slice_exactly() {
     assert!(labels.iter().any(|l| l.kind == "pii_lookalike"));
 }
 
-#[test]
-fn ctrl_c_ends_the_run_cleanly_and_removes_everything() {
-    require_live!();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("rec");
+/// Starts a long `live deadlock` run recording into `dir` and waits until its server
+/// is in the scratch cgroup; returns qbranch and the server's pid.
+fn start_deadlock(dir: &Path, onset: &str) -> (std::process::Child, u32) {
     let child = Command::new(EXE)
         .args([
             "simulate",
@@ -426,29 +424,36 @@ fn ctrl_c_ends_the_run_cleanly_and_removes_everything() {
             "--duration",
             "5m",
             "--onset",
-            "1s",
-            "--record",
+            onset,
         ])
-        .arg(&dir)
+        .arg("--record")
+        .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
-    let cgroup = Path::new("/sys/fs/cgroup/memory").join(format!("qbranch-live-{pid}-deadlock"));
-    let cgroup = if cgroup.parent().unwrap().exists() {
-        cgroup
-    } else {
-        Path::new("/sys/fs/cgroup").join(format!("qbranch-live-{pid}-deadlock"))
+    let procs = |owner: u32| {
+        ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"]
+            .iter()
+            .map(|r| Path::new(r).join(format!("qbranch-live-{owner}-deadlock/cgroup.procs")))
+            .find_map(|f| std::fs::read_to_string(f).ok())
+            .unwrap_or_default()
     };
+    let pid = child.id();
     wait_for("the server to start", Duration::from_secs(20), || {
-        std::fs::read_to_string(cgroup.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())
+        !procs(pid).trim().is_empty()
     });
-    let server: u32 = std::fs::read_to_string(cgroup.join("cgroup.procs"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let server = procs(pid).trim().parse().unwrap();
+    (child, server)
+}
+
+#[test]
+fn ctrl_c_ends_the_run_cleanly_and_removes_everything() {
+    require_live!();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rec");
+    let (child, server) = start_deadlock(&dir, "1s");
+    let pid = child.id();
     std::thread::sleep(Duration::from_secs(3));
     // SAFETY: plain kill(2) on our child.
     unsafe { libc::kill(pid as i32, libc::SIGINT) };
@@ -465,35 +470,11 @@ fn a_failed_run_still_cleans_up_and_keeps_what_it_recorded() {
     require_live!();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("rec");
-    let child = Command::new(EXE)
-        .args([
-            "simulate",
-            "live",
-            "deadlock",
-            "--duration",
-            "5m",
-            "--record",
-        ])
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (child, server) = start_deadlock(&dir, "2m");
     let pid = child.id();
-    let procs = |p: u32| {
-        ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"]
-            .iter()
-            .map(|r| Path::new(r).join(format!("qbranch-live-{p}-deadlock/cgroup.procs")))
-            .find_map(|f| std::fs::read_to_string(f).ok())
-            .unwrap_or_default()
-    };
-    wait_for("the server to start", Duration::from_secs(20), || {
-        !procs(pid).trim().is_empty()
-    });
     std::thread::sleep(Duration::from_secs(2));
-    let server: i32 = procs(pid).trim().parse().unwrap();
     // SAFETY: plain kill(2).
-    unsafe { libc::kill(server, libc::SIGKILL) };
+    unsafe { libc::kill(server as i32, libc::SIGKILL) };
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
     assert!(
