@@ -25,5 +25,5 @@ pub use reader::{Dataset, ReplaySource, read_segment};
 pub use row::{COMMON_COLUMNS, ColumnSpec, PARTITION_COLUMNS, Row};
 pub use schema::{Fnv64, SCHEMA_VERSION, Table, canonical_text, schema_hash};
 pub use tables::*;
-pub use time::utc_date;
+pub use time::{civil_from_days, utc_date};
 pub use writer::{DEFAULT_SEGMENT, DatasetWriter, WriterOptions, meta};

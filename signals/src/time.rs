@@ -7,8 +7,9 @@ pub fn utc_date(ts_ns: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// (year, month 1-12, day) of a day count since 1970-01-01: Howard Hinnant's
+/// days-to-civil algorithm (proleptic Gregorian calendar).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
