@@ -66,7 +66,7 @@ impl Flood {
             format!("rate={}", opts.rate),
             format!("file={}", file.display()),
         ])?;
-        let mut writer = Worker::spawn("pii writer", cmd, &[&cgroup])?;
+        let mut writer = Worker::spawn("log writer", cmd, &[&cgroup])?;
         writer.expect("ready", Duration::from_secs(10))?;
         Ok(Flood {
             onset: live.onset(),
@@ -117,11 +117,7 @@ impl Workload for Flood {
             self.writer.expect("leaking", Duration::from_secs(10))?;
             self.onset_ns = Some(now_ns());
         }
-        if let Some(status) = self.writer.exited() {
-            return Err(LiveError::Worker(format!(
-                "the log writer died during the run ({status})"
-            )));
-        }
+        self.writer.ensure_alive()?;
         self.drain_reports();
         Ok(Step::Continue)
     }

@@ -130,6 +130,18 @@ impl Worker {
         self.lines.try_iter().collect()
     }
 
+    /// Fails once the worker has exited: for workloads whose process must outlive the
+    /// run (a server, a log writer), its death ends the run.
+    pub fn ensure_alive(&mut self) -> Result<(), LiveError> {
+        match self.exited() {
+            Some(status) => Err(LiveError::Worker(format!(
+                "the {} died during the run ({status})",
+                self.name
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The exit status once the worker has exited; None while it runs.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()

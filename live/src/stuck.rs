@@ -117,11 +117,7 @@ impl Workload for Stuck {
         if self.onset_ns.is_none() && after(self.started_ns, frame.ts_ns) >= self.onset {
             self.break_it()?;
         }
-        if let Some(status) = self.server.exited() {
-            return Err(LiveError::Worker(format!(
-                "the server died during the run ({status})"
-            )));
-        }
+        self.server.ensure_alive()?;
         Ok(Step::Continue)
     }
 

@@ -165,7 +165,7 @@ impl Toxic {
             .stderr(Stdio::null());
         // As the postgres user the child cannot join a cgroup itself: we move it, before
         // it has forked any backend (all of them then inherit the cgroup).
-        let server = Worker::spawn("postgres", cmd, &[])?;
+        let server = Worker::spawn("PostgreSQL server", cmd, &[])?;
         cgroup.add(server.pid())?;
         wait_ready(&pg, port)?;
         run_quiet(
@@ -344,11 +344,7 @@ impl Workload for Toxic {
         } else if self.onset_ns.is_some() && self.relief_ns.is_none() && elapsed >= self.relief {
             self.end_session()?;
         }
-        if let Some(status) = self.server.exited() {
-            return Err(LiveError::Worker(format!(
-                "PostgreSQL died during the run ({status})"
-            )));
-        }
+        self.server.ensure_alive()?;
         Ok(Step::Continue)
     }
 
