@@ -1,11 +1,12 @@
 //! `qbranch simulate`: seeded synthetic datasets in the recorder's schema, with labels.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use qb_simulator::{MemoryKind, PiiKind, StuckKind, ToxicKind};
+use qb_signals::Manifest;
+use qb_simulator::{MemoryKind, PiiKind, SimError, StuckKind, ToxicKind};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -98,36 +99,33 @@ struct MemoryArgs {
 }
 
 pub fn run(args: SimulateArgs) -> Result<()> {
-    let (name, c, manifest) = match args.family {
-        Family::Standard(a) => return standard(&a.out),
-        Family::Live(a) => return crate::live::run(a),
-        Family::Memory(a) => {
-            let c = a.common;
-            let m = qb_simulator::write_memory(&c.out, a.kind, c.seed, c.duration, c.interval)?;
-            (format!("memory/{}", a.kind), c, m)
-        }
-        Family::Stuck(a) => {
-            let c = a.common;
-            let m = qb_simulator::write_stuck(&c.out, a.kind, c.seed, c.duration, c.interval)?;
-            (format!("stuck/{}", a.kind), c, m)
-        }
-        Family::Toxic(a) => {
-            let c = a.common;
-            let m = qb_simulator::write_toxic(&c.out, a.kind, c.seed, c.duration, c.interval)?;
-            (format!("toxic/{}", a.kind), c, m)
-        }
-        Family::Pii(a) => {
-            let c = a.common;
-            let m = qb_simulator::write_pii(&c.out, a.kind, c.seed, c.duration, c.interval)?;
-            (format!("pii/{}", a.kind), c, m)
-        }
-    };
+    match args.family {
+        Family::Standard(a) => standard(&a.out),
+        Family::Live(a) => crate::live::run(a),
+        Family::Memory(a) => one("memory", a.kind, a.common, qb_simulator::write_memory),
+        Family::Stuck(a) => one("stuck", a.kind, a.common, qb_simulator::write_stuck),
+        Family::Toxic(a) => one("toxic", a.kind, a.common, qb_simulator::write_toxic),
+        Family::Pii(a) => one("pii", a.kind, a.common, qb_simulator::write_pii),
+    }
+}
+
+/// The signature every family's `write_*` shares.
+type Write<K> = fn(&Path, K, u64, Duration, Duration) -> std::result::Result<Manifest, SimError>;
+
+/// One seeded episode of `family`/`kind`, written and summarised.
+fn one<K: std::fmt::Display + Copy>(
+    family: &str,
+    kind: K,
+    c: Common,
+    write: Write<K>,
+) -> Result<()> {
+    let manifest = write(&c.out, kind, c.seed, c.duration, c.interval)?;
     let labels = manifest
         .table(qb_signals::Table::Labels)
         .map_or(0, |t| t.rows);
     let rows: u64 = manifest.tables.values().map(|t| t.rows).sum();
     println!(
-        "simulated {name} seed {} over {} into {}: {rows} rows, {labels} label(s)",
+        "simulated {family}/{kind} seed {} over {} into {}: {rows} rows, {labels} label(s)",
         c.seed,
         humantime::format_duration(c.duration),
         c.out.display()
@@ -135,7 +133,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     Ok(())
 }
 
-fn standard(root: &std::path::Path) -> Result<()> {
+fn standard(root: &Path) -> Result<()> {
     let plan = qb_simulator::standard_plan(root);
     let bar = indicatif::ProgressBar::new(plan.len() as u64).with_style(
         indicatif::ProgressStyle::with_template(
