@@ -92,12 +92,11 @@ impl Extractor for OracleExtractor {
             let Some(snap) = snapshot(row, host_memory) else {
                 continue;
             };
-            if let Some(h) = self.histories.push(&row.path, snap) {
-                let window: Vec<Snapshot> = h.iter().copied().collect();
+            if let Some(window) = self.histories.push(&row.path, snap) {
                 out.push(OracleVector {
                     cgroup: row.path.clone(),
                     ts_ns: row.ts_ns,
-                    values: features(&window),
+                    values: features(window),
                 });
             }
         }

@@ -142,12 +142,11 @@ impl Extractor for PathologistExtractor {
         for p in frame.processes.iter().filter(|p| !p.kernel_thread) {
             let o = owned.remove(&p.pid).unwrap_or_default();
             let snap = snapshot(p, o);
-            if let Some(h) = self.histories.push(&(p.pid, p.start_time_ns), snap) {
-                let window: Vec<&Snapshot> = h.iter().collect();
+            if let Some(window) = self.histories.push(&(p.pid, p.start_time_ns), snap) {
                 out.push(PathologistVector {
                     pid: p.pid,
                     ts_ns: p.ts_ns,
-                    values: features(&window),
+                    values: features(window),
                 });
             }
         }
@@ -174,8 +173,8 @@ fn snapshot(p: &ProcessRow, o: Owned) -> Snapshot {
     }
 }
 
-fn features(w: &[&Snapshot]) -> [f64; PATHOLOGIST_LEN] {
-    let (first, last) = (w[0], w[w.len() - 1]);
+fn features(w: &[Snapshot]) -> [f64; PATHOLOGIST_LEN] {
+    let (first, last) = (&w[0], &w[w.len() - 1]);
     let secs = ((last.ts_ns - first.ts_ns) as f64 / 1e9).max(1e-9);
     let n = w.len() as f64;
     let share = |f: &dyn Fn(&Snapshot) -> bool| w.iter().filter(|s| f(s)).count() as f64 / n;
@@ -226,7 +225,7 @@ fn features(w: &[&Snapshot]) -> [f64; PATHOLOGIST_LEN] {
         .map(|s| (s.ts_ns - first.ts_ns) as f64 / 1e9)
         .collect();
     let growth = |f: fn(&Snapshot) -> f64| {
-        let (slope, _) = slope_r2(&t, &w.iter().map(|s| f(s)).collect::<Vec<_>>());
+        let (slope, _) = slope_r2(&t, &w.iter().map(f).collect::<Vec<_>>());
         slope.signum() * slope.abs().ln_1p()
     };
     let waits = |set: &[i32]| share(&|s| s.syscall.is_some_and(|c| set.contains(&c)));

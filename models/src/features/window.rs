@@ -23,8 +23,9 @@ impl<K: Ord + Clone, T> Histories<K, T> {
         }
     }
 
-    /// Appends `value` to `key`'s history; returns it when it holds `len` observations.
-    pub fn push(&mut self, key: &K, value: T) -> Option<&VecDeque<T>> {
+    /// Appends `value` to `key`'s history; returns it, oldest first, when it holds
+    /// `len` observations. No allocation: the ring is rotated in place.
+    pub fn push(&mut self, key: &K, value: T) -> Option<&[T]> {
         let (seen, h) = self
             .map
             .entry(key.clone())
@@ -34,14 +35,16 @@ impl<K: Ord + Clone, T> Histories<K, T> {
             h.pop_front();
         }
         h.push_back(value);
-        (h.len() == self.len).then_some(&*h)
+        let full = h.len() == self.len;
+        full.then(|| &*h.make_contiguous())
     }
 
     /// Like [`Histories::push`], but returns the history as soon as it holds two
     /// observations (enough for a rate).
-    pub fn push_partial(&mut self, key: &K, value: T) -> Option<&VecDeque<T>> {
+    pub fn push_partial(&mut self, key: &K, value: T) -> Option<&[T]> {
         self.push(key, value);
-        self.map.get(key).map(|(_, h)| h).filter(|h| h.len() >= 2)
+        let h = &mut self.map.get_mut(key)?.1;
+        (h.len() >= 2).then(|| &*h.make_contiguous())
     }
 
     /// Ends a tick: forgets targets not seen for longer than the grace.
