@@ -244,18 +244,30 @@ impl Toxic {
         Ok(())
     }
 
-    /// Mean pgbench tps over [from, to) seconds of the run's clock.
-    fn tps(&self, from: Option<i64>, to: Option<i64>) -> Option<f64> {
-        let text = std::fs::read_to_string(self.dir.path().join("pgbench.log")).ok()?;
-        let start = self.started_ns?;
+    /// Mean pgbench tps before the toxic session, during it and after it, from one read
+    /// of pgbench's progress log.
+    fn tps(&self) -> [Option<f64>; 3] {
+        let text = std::fs::read_to_string(self.dir.path().join("pgbench.log")).unwrap_or_default();
+        let Some(start) = self.started_ns else {
+            return [None; 3];
+        };
         // pgbench starts its clock a moment before our first tick; close enough at 1 s.
         let secs = |t: Option<i64>| t.map(|t| (t - start) as f64 / 1e9);
-        let (from, to) = (secs(from).unwrap_or(0.0), secs(to).unwrap_or(f64::MAX));
-        let samples: Vec<f64> = progress(&text)
-            .filter(|(t, _)| *t > from + 1.0 && *t <= to)
-            .map(|(_, tps)| tps)
-            .collect();
-        (!samples.is_empty()).then(|| samples.iter().sum::<f64>() / samples.len() as f64)
+        let samples: Vec<(f64, f64)> = progress(&text).collect();
+        let mean = |from: Option<i64>, to: Option<i64>| {
+            let (from, to) = (secs(from).unwrap_or(0.0), secs(to).unwrap_or(f64::MAX));
+            let w: Vec<f64> = samples
+                .iter()
+                .filter(|(t, _)| *t > from + 1.0 && *t <= to)
+                .map(|(_, tps)| *tps)
+                .collect();
+            (!w.is_empty()).then(|| w.iter().sum::<f64>() / w.len() as f64)
+        };
+        [
+            mean(None, self.onset_ns),
+            mean(self.onset_ns, self.relief_ns),
+            mean(self.relief_ns, None),
+        ]
     }
 }
 
@@ -353,6 +365,7 @@ impl Workload for Toxic {
             return Vec::new();
         };
         let f = |v: Option<f64>| v.map_or("null".into(), |v| format!("{v:.1}"));
+        let [before, during, after] = self.tps();
         vec![LabelRow {
             ts_ns: onset,
             kind: "toxic_query".into(),
@@ -362,9 +375,9 @@ impl Workload for Toxic {
             attributes: format!(
                 r#"{{"flavour":"{}","pid":{pid},"tps_before":{},"tps_during":{},"tps_after":{},"cgroup":"{}"}}"#,
                 self.opts.mode.name(),
-                f(self.tps(None, self.onset_ns)),
-                f(self.tps(self.onset_ns, self.relief_ns)),
-                f(self.tps(self.relief_ns, None)),
+                f(before),
+                f(during),
+                f(after),
                 self.cgroup.path()
             ),
         }]
@@ -372,12 +385,13 @@ impl Workload for Toxic {
 
     fn summary(&self) -> Vec<String> {
         let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
+        let [before, during, after] = self.tps();
         let mut lines = vec![format!(
             "pgbench tps: {} before, {} during the {} session, {} after",
-            f(self.tps(None, self.onset_ns)),
-            f(self.tps(self.onset_ns, self.relief_ns)),
+            f(before),
+            f(during),
             self.opts.mode.name(),
-            f(self.tps(self.relief_ns, None)),
+            f(after),
         )];
         if let Some((pid, port)) = self.backend {
             lines.push(format!(
