@@ -58,6 +58,14 @@ impl Encoder {
         self
     }
 
+    pub fn u16s(&mut self, v: &[u16]) -> &mut Self {
+        self.u64(v.len() as u64);
+        for x in v {
+            self.0.extend_from_slice(&x.to_le_bytes());
+        }
+        self
+    }
+
     pub fn finish(self) -> Vec<u8> {
         self.0
     }
@@ -143,6 +151,13 @@ impl<'a> Decoder<'a> {
         (0..n).map(|_| self.u32(field)).collect()
     }
 
+    pub fn u16s(&mut self, field: &str) -> Result<Vec<u16>, ModelError> {
+        let n = self.len(field, 2)?;
+        (0..n)
+            .map(|_| Ok(u16::from_le_bytes(self.array(field)?)))
+            .collect()
+    }
+
     /// Fails unless every byte was read: trailing bytes mean a format mismatch.
     pub fn finish(self) -> Result<(), ModelError> {
         if self.at != self.bytes.len() {
@@ -168,7 +183,8 @@ mod tests {
             .str("λ")
             .f32s(&[1.5, 2.0])
             .f64s(&[3.0])
-            .u32s(&[9]);
+            .u32s(&[9])
+            .u16s(&[3, 65535]);
         let bytes = e.finish();
         let mut d = Decoder::new(&bytes);
         assert_eq!(d.u32("a").unwrap(), 7);
@@ -178,6 +194,7 @@ mod tests {
         assert_eq!(d.f32s("e").unwrap(), vec![1.5, 2.0]);
         assert_eq!(d.f64s("f").unwrap(), vec![3.0]);
         assert_eq!(d.u32s("g").unwrap(), vec![9]);
+        assert_eq!(d.u16s("h").unwrap(), vec![3, 65535]);
         d.finish().unwrap();
 
         let mut d = Decoder::new(&bytes[..bytes.len() - 2]);
@@ -187,7 +204,8 @@ mod tests {
         d.str("d").unwrap();
         d.f32s("e").unwrap();
         d.f64s("f").unwrap();
-        let err = d.u32s("thresholds").unwrap_err().to_string();
+        d.u32s("g").unwrap();
+        let err = d.u16s("thresholds").unwrap_err().to_string();
         assert!(err.contains("thresholds"), "{err}");
 
         // A huge claimed length is refused without allocating.
