@@ -5,6 +5,7 @@
 //! entry.
 
 pub mod datasets;
+pub mod equalizer;
 pub mod eval;
 pub mod pathologist;
 
