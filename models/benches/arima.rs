@@ -6,7 +6,8 @@
 //! `fit_111_drift`: one ARIMA(1,1,1) with drift by exact likelihood; `select/*`: the
 //! default grid (d by the KPSS rule, then p, q <= 2 and the constant by AIC);
 //! `forecast_180`: one 180-step forecast with intervals from a fitted model;
-//! `apply_300`: refiltering a stored model over a new 300-point window.
+//! `refit_60`: the Oracle's online step (the stored order fitted afresh to a cgroup's
+//! last 60 points); `apply_300`: refiltering a stored model over a new 300-point window.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -64,6 +65,11 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("arima/time_to_limit_180", |b| {
         b.iter(|| black_box(&model).time_to_limit(1000.0, 180, 0.95).unwrap())
+    });
+    // The Oracle online: the stored order refitted on a cgroup's last 60 points.
+    let window = &leak[240..];
+    c.bench_function("arima/refit_60", |b| {
+        b.iter(|| black_box(&model).refit(black_box(window)).unwrap())
     });
     c.bench_function("arima/apply_300", |b| {
         b.iter(|| black_box(&model).apply(black_box(leak)).unwrap())

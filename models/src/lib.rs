@@ -10,6 +10,7 @@ pub mod codec;
 pub mod features;
 pub mod forest;
 pub mod iforest;
+pub mod lstm;
 pub mod manifest;
 pub mod metrics;
 

@@ -49,6 +49,14 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// Fisher-Yates, in place.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.unit() * (i + 1) as f64) as usize;
+            items.swap(i, j.min(i));
+        }
+    }
+
     /// An independent stream for a sub-component, so adding draws to one part of a
     /// generator does not shift every other part.
     pub fn fork(&mut self, salt: u64) -> Rng {

@@ -7,6 +7,7 @@
 pub mod datasets;
 pub mod equalizer;
 pub mod eval;
+pub mod lstm;
 pub mod pathologist;
 
 use std::path::Path;

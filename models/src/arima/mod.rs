@@ -338,6 +338,17 @@ impl Arima {
         out.set_state(&f);
         Ok(out)
     }
+
+    /// The same order (and constant or not) fitted afresh to `series`: how the Oracle
+    /// follows each cgroup online with the order the trainer chose. A leak's rate is
+    /// the cgroup's own, so parameters are re-estimated rather than carried over.
+    pub fn refit(&self, series: &[f64]) -> Result<Arima, ModelError> {
+        let opts = FitOptions {
+            constant: self.constant.is_some(),
+            ..FitOptions::default()
+        };
+        Ok(fit(series, self.order(), &opts)?.model)
+    }
 }
 
 fn check_order(name: &str, p: usize, d: usize, q: usize, constant: bool) -> Result<(), ModelError> {
