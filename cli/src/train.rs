@@ -28,50 +28,109 @@ pub struct TrainArgs {
     live: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Gadget {
-    /// Random forest: working / idle / stuck processes
-    Pathologist,
-    /// ARIMA and LSTM OOM forecasting (not yet trainable)
+    /// ARIMA and LSTM OOM forecasting, from the memory family
     Oracle,
-    /// Isolation forest over connections (not yet trainable)
+    /// Random forest: working / idle / stuck processes, from the stuck family
+    Pathologist,
+    /// Isolation forest over connections, from the toxic family
     Equalizer,
+    /// PII context classifier (comes with the log pipeline, issue 7)
+    Curator,
+    /// TF-IDF novelty vocabulary (comes with the log pipeline, issue 7)
+    Archivist,
+    /// Routine shape library (comes with issue 8)
+    Timekeeper,
+    /// Every model that can be trained
+    All,
 }
 
+const TRAINABLE: [Gadget; 3] = [Gadget::Oracle, Gadget::Pathologist, Gadget::Equalizer];
+
 pub fn run(args: TrainArgs) -> Result<()> {
-    let started = Instant::now();
-    let (family, feature_set) = match args.gadget {
-        Gadget::Pathologist => ("stuck", "pathologist"),
-        other => bail!(
-            "training the {other:?} model is not implemented yet: its features and model are in \
-             qb-models, the trainer comes next (issue 5)"
+    match args.gadget {
+        Gadget::All => {
+            for g in TRAINABLE {
+                train(g, &args)?;
+            }
+            println!("curator, archivist and timekeeper: nothing to train yet (issues 7 and 8)");
+            Ok(())
+        }
+        Gadget::Curator | Gadget::Archivist => bail!(
+            "the {:?} model comes with the log pipeline (issue 7): nothing to train yet",
+            args.gadget
         ),
+        Gadget::Timekeeper => {
+            bail!("the Timekeeper's shape library comes with issue 8: nothing to train yet")
+        }
+        g => train(g, &args),
+    }
+}
+
+fn train(gadget: Gadget, args: &TrainArgs) -> Result<()> {
+    let started = Instant::now();
+    let family = match gadget {
+        Gadget::Oracle => "memory",
+        Gadget::Pathologist => "stuck",
+        _ => "toxic",
     };
     let entries = datasets::find(&args.data, family)?;
-    let live: Vec<datasets::Entry> = args
-        .live
-        .iter()
-        .map(|d| datasets::Entry::live(family, d))
-        .collect();
-    let trained = qb_trainer::pathologist::train(&entries, &live, args.seed)?;
-    qb_trainer::write(&args.models, &trained, &args.data, &entries, feature_set)?;
-    println!(
-        "trained {} on {} rows from {} datasets in {:.1} s; evaluated on {} held-out rows",
-        trained.name,
-        trained.training_rows,
-        entries.len(),
-        started.elapsed().as_secs_f64(),
-        trained.held_out_rows
-    );
-    for line in &trained.summary {
-        println!("  {line}");
+    let mut live = Vec::new();
+    for dir in &args.live {
+        match datasets::family_of(dir)? {
+            Some(f) if f == family => live.push(datasets::Entry::live(family, dir)),
+            // `train all` hands each recording to the gadget of its family.
+            _ if args.gadget == Gadget::All => {}
+            other => eprintln!(
+                "note: {} is a {} recording, not {family}: not used for the {gadget:?}",
+                dir.display(),
+                other.unwrap_or("unlabelled")
+            ),
+        }
     }
-    println!(
-        "  wrote {}/artifacts/{}.qbm ({} bytes), metrics/{}.json, manifest.toml",
-        args.models.display(),
-        trained.name,
-        trained.artifact.to_bytes().len(),
-        trained.name
+    let bar = indicatif::ProgressBar::new_spinner().with_style(
+        indicatif::ProgressStyle::with_template("{spinner} {prefix}: {msg} [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
+    bar.set_prefix(format!("{gadget:?}").to_lowercase());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let mut progress = |msg: String| bar.set_message(msg);
+    let trained = match gadget {
+        Gadget::Oracle => qb_trainer::oracle::train(
+            &entries,
+            &live,
+            qb_trainer::lstm::LstmParams {
+                seed: args.seed,
+                ..Default::default()
+            },
+            &mut progress,
+        )?,
+        Gadget::Pathologist => vec![qb_trainer::pathologist::train(&entries, &live, args.seed)?],
+        _ => vec![qb_trainer::equalizer::train(&entries, &live, args.seed)?],
+    };
+    bar.finish_and_clear();
+    let feature_set = format!("{gadget:?}").to_lowercase();
+    for t in &trained {
+        qb_trainer::write(&args.models, t, &args.data, &entries, &feature_set)?;
+        println!(
+            "trained {} on {} rows from {} {family} datasets in {:.1} s; evaluated on {} held-out rows",
+            t.name,
+            t.training_rows,
+            entries.len(),
+            started.elapsed().as_secs_f64(),
+            t.held_out_rows
+        );
+        for line in &t.summary {
+            println!("  {line}");
+        }
+        println!(
+            "  wrote {}/artifacts/{}.qbm ({} bytes), metrics/{}.json, manifest.toml",
+            args.models.display(),
+            t.name,
+            t.artifact.to_bytes().len(),
+            t.name
+        );
+    }
     Ok(())
 }

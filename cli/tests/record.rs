@@ -679,3 +679,26 @@ fn simulate_toxic_labels_the_toxic_connection() {
     assert_eq!(label.kind, "toxic_query");
     assert!(label.target.starts_with("conn:"), "{}", label.target);
 }
+
+#[test]
+fn train_refuses_what_it_cannot_train_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("none");
+    let models = tmp.path().join("models");
+    let (d, m) = (data.to_str().unwrap(), models.to_str().unwrap());
+    for (args, needle) in [
+        (
+            vec!["train", "oracle", "--data", d, "--models", m],
+            "qbranch simulate standard",
+        ),
+        (
+            vec!["train", "all", "--data", d, "--models", m],
+            "no memory training datasets",
+        ),
+        (vec!["train", "curator", "--data", d], "issue 7"),
+        (vec!["train", "timekeeper", "--data", d], "issue 8"),
+    ] {
+        assert_refused(&qbranch(&args), needle);
+    }
+    assert!(!models.exists(), "nothing written");
+}

@@ -13,6 +13,7 @@ pub mod iforest;
 pub mod lstm;
 pub mod manifest;
 pub mod metrics;
+pub mod registry;
 
 pub use artifact::{Artifact, ModelKind};
 pub use manifest::{ModelEntry, ModelManifest};

@@ -34,6 +34,19 @@ impl Entry {
     }
 }
 
+/// The family a labelled recording belongs to, read from its labels' kinds; None
+/// when no label names one.
+pub fn family_of(dir: &Path) -> Result<Option<&'static str>, TrainError> {
+    let labels: Vec<qb_signals::LabelRow> = qb_signals::Dataset::open(dir)?.read_table()?;
+    Ok(labels.iter().find_map(|l| match l.kind.as_str() {
+        "memory_leak" | "memory_negative" => Some("memory"),
+        "stuck" | "stuck_negative" => Some("stuck"),
+        "toxic_query" | "toxic_negative" => Some("toxic"),
+        k if k.starts_with("pii") => Some("pii"),
+        _ => None,
+    }))
+}
+
 /// Every dataset of `family` under `root`, training first, in a stable order.
 pub fn find(root: &Path, family: &str) -> Result<Vec<Entry>, TrainError> {
     let mut out = Vec::new();

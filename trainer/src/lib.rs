@@ -7,7 +7,9 @@
 pub mod datasets;
 pub mod equalizer;
 pub mod eval;
+pub mod evaluate;
 pub mod lstm;
+pub mod oracle;
 pub mod pathologist;
 
 use std::path::Path;

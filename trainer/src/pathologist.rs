@@ -4,7 +4,9 @@
 //! window means stuck).
 
 use qb_models::artifact::current_schema_hash;
-use qb_models::features::{Extractor, PATHOLOGIST, PathologistExtractor, PathologistVector};
+use qb_models::features::{
+    Extractor, PATHOLOGIST, PathologistExtractor, PathologistVector, check_finite,
+};
 use qb_models::forest::{ForestParams, RandomForest};
 use qb_models::{Artifact, ModelKind};
 use qb_signals::{Dataset, LabelRow, SignalSource};
@@ -75,6 +77,9 @@ fn samples(entry: &Entry, out: &mut Samples) -> Result<(), TrainError> {
             continue;
         }
         for v in &vectors {
+            check_finite(&PATHOLOGIST, &v.values).map_err(|e| {
+                TrainError::NoData(format!("{}: pid {}: {e}", entry.dir.display(), v.pid))
+            })?;
             let class = match stuck {
                 Some((pid, start)) if pid == v.pid && v.ts_ns >= start + SETTLE_NS => STUCK,
                 Some((pid, start)) if pid == v.pid && v.ts_ns >= start => continue,
