@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use qb_models::artifact::current_schema_hash;
 use qb_models::features::{
-    EQUALIZER, EqualizerExtractor, EqualizerVector, Extractor, check_finite,
+    EQUALIZER, EqualizerExtractor, EqualizerVector, Extractor, check_finite, zscores,
 };
 use qb_models::iforest::{IForestParams, IsolationForest};
 use qb_models::metrics::roc_auc;
@@ -15,7 +15,7 @@ use qb_models::{Artifact, ModelError, ModelKind};
 use qb_signals::{Dataset, LabelRow, SignalSource};
 use serde_json::json;
 
-use crate::datasets::{Entry, Split};
+use crate::datasets::Entry;
 use crate::eval::Confusion;
 use crate::{TrainError, Trained};
 
@@ -48,24 +48,6 @@ fn feature(v: &[f64], name: &str) -> f64 {
 /// The service a connection belongs to: `conn:<local>:<port>` of its name.
 fn service(connection: &str) -> &str {
     connection.split_once('-').map_or(connection, |(s, _)| s)
-}
-
-/// Standard scores within a group, as the extractor computes its own: population
-/// standard deviation, 0 for everyone when the group cannot say (fewer than two
-/// members, or no spread).
-fn zscores(x: &[f64]) -> Vec<f64> {
-    let n = x.len() as f64;
-    let mean = x.iter().sum::<f64>() / n.max(1.0);
-    let sd = (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n.max(1.0)).sqrt();
-    x.iter()
-        .map(|v| {
-            if x.len() < 2 || sd == 0.0 {
-                0.0
-            } else {
-                (v - mean) / sd
-            }
-        })
-        .collect()
 }
 
 /// The spec's rule (Option 1) as a continuous score, one per vector of a tick: the
@@ -349,17 +331,7 @@ fn per_kind(s: &Samples, detectors: &[(&str, &[f64], f64)]) -> serde_json::Value
 /// Fits on the training entries, evaluates on the held-out ones, and on `live`
 /// recordings (labelled live runs) when given.
 pub fn train(entries: &[Entry], live: &[Entry], seed: u64) -> Result<Trained, TrainError> {
-    let (mut train, mut test) = (Samples::default(), Samples::default());
-    for e in entries {
-        samples(
-            e,
-            if e.split == Split::Training {
-                &mut train
-            } else {
-                &mut test
-            },
-        )?;
-    }
+    let (train, test) = crate::by_split(entries, samples)?;
     let positives = train.positives();
     if positives < MIN_TOXIC {
         return Err(TrainError::NoData(format!(

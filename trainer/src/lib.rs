@@ -37,6 +37,22 @@ pub enum TrainError {
     Model(#[from] ModelError),
 }
 
+/// Collects every entry into the training or the held-out accumulator, by its split.
+pub(crate) fn by_split<S: Default>(
+    entries: &[Entry],
+    mut collect: impl FnMut(&Entry, &mut S) -> Result<(), TrainError>,
+) -> Result<(S, S), TrainError> {
+    let (mut train, mut held_out) = (S::default(), S::default());
+    for e in entries {
+        let into = match e.split {
+            Split::Training => &mut train,
+            Split::HeldOut => &mut held_out,
+        };
+        collect(e, into)?;
+    }
+    Ok((train, held_out))
+}
+
 /// A fitted and evaluated model, ready to be written.
 #[derive(Debug)]
 pub struct Trained {

@@ -11,7 +11,7 @@ use qb_models::forest::{ForestParams, RandomForest};
 use qb_models::{Artifact, ModelKind};
 use qb_signals::{Dataset, LabelRow, SignalSource};
 
-use crate::datasets::{Entry, Split};
+use crate::datasets::Entry;
 use crate::eval::Confusion;
 use crate::{TrainError, Trained};
 
@@ -96,17 +96,7 @@ fn samples(entry: &Entry, out: &mut Samples) -> Result<(), TrainError> {
 /// Fits on the training entries, evaluates on the held-out ones, and on `live`
 /// recordings (labelled live runs) when given.
 pub fn train(entries: &[Entry], live: &[Entry], seed: u64) -> Result<Trained, TrainError> {
-    let (mut train, mut test) = (Samples::default(), Samples::default());
-    for e in entries {
-        samples(
-            e,
-            if e.split == Split::Training {
-                &mut train
-            } else {
-                &mut test
-            },
-        )?;
-    }
+    let (train, test) = crate::by_split(entries, samples)?;
     let positives = train.y.iter().filter(|&&c| c == STUCK).count();
     if positives < 20 {
         return Err(TrainError::NoData(format!(

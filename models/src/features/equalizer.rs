@@ -181,9 +181,10 @@ pub fn name(c: &ConnectionRow) -> String {
     )
 }
 
-/// Standard scores within a group; 0 for everyone when the group cannot say (fewer than
-/// two members, or no spread).
-fn zscores(x: &[f64]) -> Vec<f64> {
+/// Standard scores within a group (population standard deviation); 0 for everyone
+/// when the group cannot say (fewer than two members, or no spread). Public so a rule
+/// baseline can score against the service exactly as the features do.
+pub fn zscores(x: &[f64]) -> Vec<f64> {
     let n = x.len() as f64;
     let mean = x.iter().sum::<f64>() / n.max(1.0);
     let sd = (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n.max(1.0)).sqrt();

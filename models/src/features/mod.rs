@@ -10,7 +10,7 @@ pub mod oracle;
 pub mod pathologist;
 mod window;
 
-pub use equalizer::{EQUALIZER, EQUALIZER_LEN, EqualizerExtractor, EqualizerVector};
+pub use equalizer::{EQUALIZER, EQUALIZER_LEN, EqualizerExtractor, EqualizerVector, zscores};
 pub use oracle::{ORACLE, ORACLE_LEN, OracleExtractor, OracleVector};
 pub use pathologist::{PATHOLOGIST, PATHOLOGIST_LEN, PathologistExtractor, PathologistVector};
 pub use window::{Histories, slope_r2};
