@@ -4,6 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use qb_models::features::Extractor;
+use qb_signals::{Dataset, LabelRow, SignalSource};
+
 use crate::TrainError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,10 +37,43 @@ impl Entry {
     }
 }
 
+/// Opens a dataset to train or evaluate on, with its labels; refused when it has none
+/// (a recording of a host is not training data).
+pub(crate) fn open_labelled(entry: &Entry) -> Result<(Dataset, Vec<LabelRow>), TrainError> {
+    let ds = Dataset::open(&entry.dir)?;
+    let labels: Vec<LabelRow> = ds.read_table()?;
+    if labels.is_empty() {
+        return Err(TrainError::NoLabels(entry.dir.display().to_string()));
+    }
+    Ok((ds, labels))
+}
+
+/// Replays `ds` through `extractor` and hands `each` the vectors of every `every`-th
+/// tick (1: all of them; neighbouring windows overlap, so a trainer may thin them).
+pub(crate) fn replay_vectors<E: Extractor>(
+    ds: &Dataset,
+    mut extractor: E,
+    every: usize,
+    mut each: impl FnMut(&[E::Vector]) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    let mut vectors = Vec::new();
+    let mut replay = ds.replay()?;
+    let mut tick = 0usize;
+    while let Some(frame) = replay.next_frame()? {
+        vectors.clear();
+        extractor.observe(&frame, &mut vectors);
+        tick += 1;
+        if tick.is_multiple_of(every) {
+            each(&vectors)?;
+        }
+    }
+    Ok(())
+}
+
 /// The family a labelled recording belongs to, read from its labels' kinds; None
 /// when no label names one.
 pub fn family_of(dir: &Path) -> Result<Option<&'static str>, TrainError> {
-    let labels: Vec<qb_signals::LabelRow> = qb_signals::Dataset::open(dir)?.read_table()?;
+    let labels: Vec<LabelRow> = Dataset::open(dir)?.read_table()?;
     Ok(labels.iter().find_map(|l| match l.kind.as_str() {
         "memory_leak" | "memory_negative" => Some("memory"),
         "stuck" | "stuck_negative" => Some("stuck"),

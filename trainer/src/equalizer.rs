@@ -6,16 +6,14 @@
 use std::collections::BTreeMap;
 
 use qb_models::artifact::current_schema_hash;
-use qb_models::features::{
-    EQUALIZER, EqualizerExtractor, EqualizerVector, Extractor, check_finite, zscores,
-};
+use qb_models::features::{EQUALIZER, EqualizerExtractor, EqualizerVector, check_finite, zscores};
 use qb_models::iforest::{IForestParams, IsolationForest};
 use qb_models::metrics::roc_auc;
 use qb_models::{Artifact, ModelError, ModelKind};
-use qb_signals::{Dataset, LabelRow, SignalSource};
+use qb_signals::LabelRow;
 use serde_json::json;
 
-use crate::datasets::Entry;
+use crate::datasets::{Entry, open_labelled, replay_vectors};
 use crate::eval::Confusion;
 use crate::{TrainError, Trained};
 
@@ -132,27 +130,13 @@ fn connection_label(labels: &[LabelRow], kind: &str) -> Option<(String, i64, i64
 }
 
 fn samples(entry: &Entry, out: &mut Samples) -> Result<(), TrainError> {
-    let ds = Dataset::open(&entry.dir)?;
-    let labels: Vec<LabelRow> = ds.read_table()?;
-    if labels.is_empty() {
-        return Err(TrainError::NoLabels(entry.dir.display().to_string()));
-    }
+    let (ds, labels) = open_labelled(entry)?;
     let toxic = connection_label(&labels, TOXIC_LABEL);
     let heavy = connection_label(&labels, NEGATIVE_LABEL);
     let kind = out.kind_index(&entry.kind);
-    let mut extractor = EqualizerExtractor::new();
-    let mut vectors = Vec::new();
-    let mut replay = ds.replay()?;
-    let mut tick = 0usize;
-    while let Some(frame) = replay.next_frame()? {
-        vectors.clear();
-        extractor.observe(&frame, &mut vectors);
-        tick += 1;
-        if !tick.is_multiple_of(EVERY) {
-            continue;
-        }
-        let rule = rule_scores(&vectors, "age_zscore");
-        let rule_wait = rule_scores(&vectors, "wait_zscore");
+    replay_vectors(&ds, EqualizerExtractor::new(), EVERY, |vectors| {
+        let rule = rule_scores(vectors, "age_zscore");
+        let rule_wait = rule_scores(vectors, "wait_zscore");
         for ((v, rule), rule_wait) in vectors.iter().zip(rule).zip(rule_wait) {
             check_finite(&EQUALIZER, &v.values).map_err(|e| {
                 TrainError::Model(ModelError::Input(format!(
@@ -183,8 +167,8 @@ fn samples(entry: &Entry, out: &mut Samples) -> Result<(), TrainError> {
             out.kind.push(kind);
             out.hard.push(hard);
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Flagged when `score > threshold`.

@@ -8,12 +8,11 @@ use std::collections::BTreeMap;
 
 use qb_models::arima::{self, Arima, Grid};
 use qb_models::artifact::current_schema_hash;
-use qb_models::features::{Extractor, ORACLE, ORACLE_LEN, OracleExtractor, check_finite};
+use qb_models::features::{ORACLE, ORACLE_LEN, OracleExtractor, check_finite};
 use qb_models::lstm::Lstm;
 use qb_models::{Artifact, ModelKind};
-use qb_signals::{Dataset, LabelRow, SignalSource};
 
-use crate::datasets::{Entry, Split};
+use crate::datasets::{Entry, Split, open_labelled, replay_vectors};
 use crate::evaluate::{Score, score};
 use crate::lstm::{Example, LstmParams};
 use crate::{TrainError, Trained};
@@ -60,11 +59,7 @@ impl Trajectory {
 /// Replays `entry` into one trajectory per cgroup.
 pub fn trajectories(entry: &Entry) -> Result<Vec<Trajectory>, TrainError> {
     let where_ = entry.dir.display().to_string();
-    let ds = Dataset::open(&entry.dir)?;
-    let labels: Vec<LabelRow> = ds.read_table()?;
-    if labels.is_empty() {
-        return Err(TrainError::NoLabels(where_));
-    }
+    let (ds, labels) = open_labelled(entry)?;
     let lookalikes: Vec<&str> = labels
         .iter()
         .filter(|l| l.kind == "memory_negative")
@@ -78,14 +73,9 @@ pub fn trajectories(entry: &Entry) -> Result<Vec<Trajectory>, TrainError> {
             ooms.insert(l.target.clone(), oom);
         }
     }
-    let mut extractor = OracleExtractor::new();
     let mut by_cgroup: BTreeMap<String, Trajectory> = BTreeMap::new();
-    let mut replay = ds.replay()?;
-    let mut out = Vec::new();
-    while let Some(frame) = replay.next_frame()? {
-        out.clear();
-        extractor.observe(&frame, &mut out);
-        for v in out.drain(..) {
+    replay_vectors(&ds, OracleExtractor::new(), 1, |vectors| {
+        for v in vectors {
             let oom_ns = ooms.get(&v.cgroup).copied();
             if oom_ns.is_some_and(|o| v.ts_ns >= o) {
                 continue;
@@ -105,7 +95,8 @@ pub fn trajectories(entry: &Entry) -> Result<Vec<Trajectory>, TrainError> {
             t.ts_ns.push(v.ts_ns);
             t.x.push(v.values);
         }
-    }
+        Ok(())
+    })?;
     Ok(by_cgroup.into_values().collect())
 }
 

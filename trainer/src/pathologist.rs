@@ -4,14 +4,11 @@
 //! window means stuck).
 
 use qb_models::artifact::current_schema_hash;
-use qb_models::features::{
-    Extractor, PATHOLOGIST, PathologistExtractor, PathologistVector, check_finite,
-};
+use qb_models::features::{PATHOLOGIST, PathologistExtractor, PathologistVector, check_finite};
 use qb_models::forest::{ForestParams, RandomForest};
 use qb_models::{Artifact, ModelKind};
-use qb_signals::{Dataset, LabelRow, SignalSource};
 
-use crate::datasets::Entry;
+use crate::datasets::{Entry, open_labelled, replay_vectors};
 use crate::eval::Confusion;
 use crate::{TrainError, Trained};
 
@@ -54,29 +51,15 @@ struct Samples {
 }
 
 fn samples(entry: &Entry, out: &mut Samples) -> Result<(), TrainError> {
-    let ds = Dataset::open(&entry.dir)?;
-    let labels: Vec<LabelRow> = ds.read_table()?;
-    if labels.is_empty() {
-        return Err(TrainError::NoLabels(entry.dir.display().to_string()));
-    }
+    let (ds, labels) = open_labelled(entry)?;
     let stuck = labels.iter().find(|l| l.kind == "stuck").and_then(|l| {
         Some((
             l.target.strip_prefix("pid:")?.parse::<u32>().ok()?,
             l.start_ns,
         ))
     });
-    let mut extractor = PathologistExtractor::new();
-    let mut vectors = Vec::new();
-    let mut replay = ds.replay()?;
-    let mut tick = 0usize;
-    while let Some(frame) = replay.next_frame()? {
-        vectors.clear();
-        extractor.observe(&frame, &mut vectors);
-        tick += 1;
-        if !tick.is_multiple_of(EVERY) {
-            continue;
-        }
-        for v in &vectors {
+    replay_vectors(&ds, PathologistExtractor::new(), EVERY, |vectors| {
+        for v in vectors {
             check_finite(&PATHOLOGIST, &v.values).map_err(|e| {
                 TrainError::NoData(format!("{}: pid {}: {e}", entry.dir.display(), v.pid))
             })?;
@@ -89,8 +72,8 @@ fn samples(entry: &Entry, out: &mut Samples) -> Result<(), TrainError> {
             out.y.push(class);
             out.rule.push(rule(v));
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Fits on the training entries, evaluates on the held-out ones, and on `live`
