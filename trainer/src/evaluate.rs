@@ -5,6 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use qb_models::arima::TimeToLimit;
+use qb_models::lstm::OomForecast;
+
 use crate::oracle::{ARIMA_WINDOW, HORIZON_S, OOM_LEVEL, OracleModels, SEQUENCE, Trajectory};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +81,25 @@ fn interval_s(t: &Trajectory) -> f64 {
         .map_or(1.0, |&ns| (ns as f64 / 1e9).max(1e-3))
 }
 
-fn decide(det: Detector, t: &Trajectory, m: &OracleModels) -> Vec<Decision> {
+/// Detectors that share one reading per decision: a model at two confidences runs
+/// once for both.
+const GROUPS: [&[Detector]; 5] = [
+    &[Detector::Lstm, Detector::LstmConfident],
+    &[Detector::Arima, Detector::ArimaConfident],
+    &[Detector::SpecRule],
+    &[Detector::SystemdOomd],
+    &[Detector::Earlyoom],
+];
+
+/// What a model said at one decision point.
+enum Reading {
+    Lstm(Option<OomForecast>),
+    Arima(Option<TimeToLimit>),
+    Rule,
+}
+
+/// The decisions of every detector of `group` (one list each) on `t`.
+fn decide(group: &[Detector], t: &Trajectory, m: &OracleModels) -> Vec<Vec<Decision>> {
     let idx = |name: &str| {
         qb_models::features::ORACLE
             .names
@@ -92,52 +113,63 @@ fn decide(det: Detector, t: &Trajectory, m: &OracleModels) -> Vec<Decision> {
         idx("psi_full_avg10"),
     );
     let get = |i: usize, j: Option<usize>| j.map_or(0.0, |j| t.x[i][j]);
-    let first = match det {
+    let lead = group[0];
+    let first = match lead {
         Detector::Lstm | Detector::LstmConfident => SEQUENCE - 1,
         Detector::Arima | Detector::ArimaConfident => ARIMA_WINDOW - 1,
         _ => 0,
     };
     let dt = interval_s(t);
     let mut full_since: Option<i64> = None;
-    let mut out = Vec::new();
-    for i in (first..t.x.len()).step_by(det.every()) {
-        let (alarm, eta_s) = match det {
+    let mut out = vec![Vec::new(); group.len()];
+    for i in (first..t.x.len()).step_by(lead.every()) {
+        let reading = match lead {
             Detector::Lstm | Detector::LstmConfident => {
-                let min = if det == Detector::Lstm { 0.5 } else { 0.85 };
-                match m.lstm.forecast(&t.x[i + 1 - SEQUENCE..=i]) {
-                    Ok(f) => (f.probability >= min, Some(f.eta_s)),
-                    Err(_) => (false, None),
-                }
+                Reading::Lstm(m.lstm.forecast(&t.x[i + 1 - SEQUENCE..=i]).ok())
             }
             Detector::Arima | Detector::ArimaConfident => {
                 let series: Vec<f64> = (i + 1 - ARIMA_WINDOW..=i).map(|k| get(k, ws)).collect();
                 let horizon = (HORIZON_S / dt).ceil().max(1.0) as usize;
-                let ttl = m
-                    .arima
-                    .refit(&series)
-                    .and_then(|a| a.time_to_limit(OOM_LEVEL, horizon, 0.95))
-                    .ok()
-                    .flatten();
-                let eta = ttl.and_then(|t| t.eta_steps);
-                let alarm = match det {
-                    Detector::Arima => eta.is_some(),
-                    _ => ttl.is_some_and(|t| t.probability_within_horizon >= 0.85),
-                };
-                (alarm, eta.map(|s| s as f64 * dt))
+                Reading::Arima(
+                    m.arima
+                        .refit(&series)
+                        .and_then(|a| a.time_to_limit(OOM_LEVEL, horizon, 0.95))
+                        .ok()
+                        .flatten(),
+                )
             }
-            Detector::SpecRule => (get(i, psi) > 0.20 && get(i, usage) > 0.90, None),
-            Detector::SystemdOomd => {
-                if get(i, full) > 0.60 {
-                    let since = *full_since.get_or_insert(t.ts_ns[i]);
-                    (t.ts_ns[i] - since >= 30_000_000_000, None)
-                } else {
-                    full_since = None;
-                    (false, None)
-                }
-            }
-            Detector::Earlyoom => (1.0 - get(i, ws) <= 0.10, None),
+            _ => Reading::Rule,
         };
-        out.push(Decision { i, alarm, eta_s });
+        for (&det, decisions) in group.iter().zip(&mut out) {
+            let (alarm, eta_s) = match (det, &reading) {
+                (Detector::Lstm | Detector::LstmConfident, Reading::Lstm(f)) => {
+                    let min = if det == Detector::Lstm { 0.5 } else { 0.85 };
+                    f.map_or((false, None), |f| (f.probability >= min, Some(f.eta_s)))
+                }
+                (Detector::Arima | Detector::ArimaConfident, Reading::Arima(ttl)) => {
+                    let eta = ttl.and_then(|t| t.eta_steps);
+                    let alarm = match det {
+                        Detector::Arima => eta.is_some(),
+                        _ => ttl.is_some_and(|t| t.probability_within_horizon >= 0.85),
+                    };
+                    (alarm, eta.map(|s| s as f64 * dt))
+                }
+                (Detector::SpecRule, _) => (get(i, psi) > 0.20 && get(i, usage) > 0.90, None),
+                (Detector::SystemdOomd, _) => {
+                    if get(i, full) > 0.60 {
+                        let since = *full_since.get_or_insert(t.ts_ns[i]);
+                        (t.ts_ns[i] - since >= 30_000_000_000, None)
+                    } else {
+                        full_since = None;
+                        (false, None)
+                    }
+                }
+                (Detector::Earlyoom, _) => (1.0 - get(i, ws) <= 0.10, None),
+                // A model detector is only ever grouped with its own model's reading.
+                _ => (false, None),
+            };
+            decisions.push(Decision { i, alarm, eta_s });
+        }
     }
     out
 }
@@ -282,29 +314,31 @@ impl Score {
 }
 
 /// Every detector on every trajectory. ARIMA (a refit per decision) runs on a second
-/// thread while the others share the first. (The confident variants decide again
-/// rather than share a pass: simpler, and the evaluation is not the bottleneck.)
+/// thread while the others share the first; each model runs once per decision for both
+/// of its confidences.
 pub fn score(trajectories: &[Trajectory], models: &OracleModels) -> Vec<Score> {
-    let run = |det: Detector| {
-        let mut s = Score::new(det);
+    let run = |group: &[Detector]| {
+        let mut scores: Vec<Score> = group.iter().map(|&d| Score::new(d)).collect();
         for t in trajectories {
-            s.add(t, &decide(det, t, models));
+            for (s, decisions) in scores.iter_mut().zip(decide(group, t, models)) {
+                s.add(t, &decisions);
+            }
         }
-        s
+        scores
     };
-    let is_arima = |d: &Detector| matches!(d, Detector::Arima | Detector::ArimaConfident);
+    let is_arima = |g: &&&[Detector]| g[0] == Detector::Arima;
     std::thread::scope(|scope| {
         let arima = scope.spawn(|| {
-            Detector::ALL
-                .into_iter()
+            GROUPS
+                .iter()
                 .filter(is_arima)
-                .map(run)
+                .flat_map(|g| run(g))
                 .collect::<Vec<_>>()
         });
-        let rest: Vec<Score> = Detector::ALL
-            .into_iter()
-            .filter(|d| !is_arima(d))
-            .map(run)
+        let rest: Vec<Score> = GROUPS
+            .iter()
+            .filter(|g| !is_arima(g))
+            .flat_map(|g| run(g))
             .collect();
         let arima = arima
             .join()
