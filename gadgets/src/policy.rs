@@ -157,7 +157,7 @@ impl Cooldowns {
     }
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     humantime::parse_duration(&text)
         .map_err(|e| serde::de::Error::custom(format!("bad duration {text:?}: {e}")))
@@ -211,7 +211,7 @@ impl Policy {
         Ok(policy)
     }
 
-    fn validate(&self) -> Result<(), PolicyError> {
+    pub(crate) fn validate(&self) -> Result<(), PolicyError> {
         let lists = [
             ("allow_cgroups", &self.allow_cgroups),
             ("deny_cgroups", &self.deny_cgroups),

@@ -214,6 +214,7 @@ pub enum Refusal {
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Observe,
+    #[serde(alias = "dry-run")]
     DryRun,
     Enforce,
 }
@@ -224,6 +225,19 @@ pub struct Verdict {
     pub mode: Mode,
     /// None when every rule passed.
     pub refusal: Option<Refusal>,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "observe" => Ok(Mode::Observe),
+            "dry-run" | "dry_run" => Ok(Mode::DryRun),
+            "enforce" => Ok(Mode::Enforce),
+            _ => Err(format!("unknown mode {s:?} (observe, dry-run, enforce)")),
+        }
+    }
 }
 
 impl Verdict {
@@ -271,6 +285,11 @@ impl<P: PauseSwitch> Guard<P> {
         &self.policy
     }
 
+    /// The pause switch alone: why everything is stopped, if it is.
+    pub fn paused(&self) -> Option<String> {
+        self.pause.paused()
+    }
+
     /// The single entry for the executor; see the module doc for the modes.
     pub fn authorise(
         &mut self,
@@ -291,10 +310,7 @@ impl<P: PauseSwitch> Guard<P> {
         if let Some(evidence) = self.pause.paused() {
             return Err(Refusal::Paused { evidence });
         }
-        if !action.is_host_wide() {
-            self.check_process(target)?;
-        }
-        self.check_scope(action, target)?;
+        self.policy.screen(action, target)?;
         self.check_cooldown(action, target, now_ns)
     }
 
@@ -320,6 +336,37 @@ impl<P: PauseSwitch> Guard<P> {
             .copied()
     }
 
+    fn check_cooldown(&self, action: ActionKind, t: &Target, now_ns: i64) -> Result<(), Refusal> {
+        let class = action.class();
+        let scope = Scope::of(action, t);
+        let Some(&last_ns) = self.last.get(&(class, scope.clone())) else {
+            return Ok(());
+        };
+        let cooldown_ns = self.policy.cooldown.of_ns(class);
+        // Time that went backwards (a replay restarted) counts as "too soon".
+        if now_ns.saturating_sub(last_ns) < cooldown_ns {
+            return Err(Refusal::Cooldown {
+                class,
+                scope,
+                last_ns,
+                now_ns,
+                cooldown_ns,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Policy {
+    /// Every rule but the pause switch and the cooldowns: whether `action` may ever land
+    /// on `target`. Gadgets use it to pick a victim the guard will not refuse.
+    pub fn screen(&self, action: ActionKind, target: &Target) -> Result<(), Refusal> {
+        if !action.is_host_wide() {
+            self.check_process(target)?;
+        }
+        self.check_scope(action, target)
+    }
+
     fn check_process(&self, t: &Target) -> Result<(), Refusal> {
         let (pid, comm) = (t.pid, || t.comm.clone());
         if pid <= 1 {
@@ -342,13 +389,13 @@ impl<P: PauseSwitch> Guard<P> {
                 basis,
             });
         }
-        if pid == self.policy.daemon.pid {
+        if pid == self.daemon.pid {
             return Err(Refusal::Daemon { pid });
         }
-        if pid == self.policy.daemon.ppid {
+        if pid == self.daemon.ppid {
             return Err(Refusal::DaemonParent { pid, comm: comm() });
         }
-        if self.policy.is_critical(&t.comm) {
+        if self.is_critical(&t.comm) {
             return Err(Refusal::CriticalName { pid, comm: comm() });
         }
         if let Some(adj @ -1000) = t.oom_score_adj {
@@ -365,15 +412,10 @@ impl<P: PauseSwitch> Guard<P> {
                 cgroup: t.cgroup.clone(),
             });
         }
-        if self
-            .policy
-            .deny_comms
-            .iter()
-            .any(|n| comm_name(n) == t.comm)
-        {
+        if self.deny_comms.iter().any(|n| comm_name(n) == t.comm) {
             return Err(Refusal::DeniedName { pid, comm: comm() });
         }
-        if let Some(prefix) = self.policy.denied_cgroup(&t.cgroup) {
+        if let Some(prefix) = self.denied_cgroup(&t.cgroup) {
             return Err(Refusal::DeniedCgroup {
                 cgroup: t.cgroup.clone(),
                 prefix: prefix.to_string(),
@@ -383,7 +425,7 @@ impl<P: PauseSwitch> Guard<P> {
     }
 
     fn check_scope(&self, action: ActionKind, t: &Target) -> Result<(), Refusal> {
-        let allowed = &self.policy.allow_cgroups;
+        let allowed = &self.allow_cgroups;
         // A host-wide action affects every cgroup: only a whole-host scope allows it.
         let cgroup = if action.is_host_wide() {
             "/"
@@ -397,25 +439,5 @@ impl<P: PauseSwitch> Guard<P> {
             cgroup: cgroup.to_string(),
             allowed: allowed.clone(),
         })
-    }
-
-    fn check_cooldown(&self, action: ActionKind, t: &Target, now_ns: i64) -> Result<(), Refusal> {
-        let class = action.class();
-        let scope = Scope::of(action, t);
-        let Some(&last_ns) = self.last.get(&(class, scope.clone())) else {
-            return Ok(());
-        };
-        let cooldown_ns = self.policy.cooldown.of_ns(class);
-        // Time that went backwards (a replay restarted) counts as "too soon".
-        if now_ns.saturating_sub(last_ns) < cooldown_ns {
-            return Err(Refusal::Cooldown {
-                class,
-                scope,
-                last_ns,
-                now_ns,
-                cooldown_ns,
-            });
-        }
-        Ok(())
     }
 }

@@ -185,6 +185,23 @@ pub enum Loaded<M> {
     Rule { reason: String },
 }
 
+impl<M> Loaded<M> {
+    pub fn model(&self) -> Option<&M> {
+        match self {
+            Loaded::Model(m) => Some(m),
+            Loaded::Rule { .. } => None,
+        }
+    }
+
+    /// `model`, or `rule: <why the model was not used>`.
+    pub fn describe(&self) -> String {
+        match self {
+            Loaded::Model(_) => "model".to_string(),
+            Loaded::Rule { reason } => format!("rule: {reason}"),
+        }
+    }
+}
+
 /// Loads and decodes `spec`'s model; on any failure warns and returns the rule
 /// baseline with the reason.
 pub fn load_or_rule<M>(

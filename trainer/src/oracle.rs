@@ -17,15 +17,7 @@ use crate::evaluate::{Score, score};
 use crate::lstm::{Example, LstmParams};
 use crate::{TrainError, Trained};
 
-/// What the LSTM predicts: an OOM kill within this many seconds.
-pub const HORIZON_S: f64 = 180.0;
-/// Oracle vectors per LSTM sequence.
-pub const SEQUENCE: usize = 30;
-/// Working-set points each ARIMA refit sees.
-pub const ARIMA_WINDOW: usize = 60;
-/// The kernel kills once the working set leaves no room: usage is held just under the
-/// limit by reclaim, the working set climbs to it. The ARIMA forecast aims here.
-pub const OOM_LEVEL: f64 = 0.97;
+pub use qb_models::features::oracle::{ARIMA_WINDOW, HORIZON_S, OOM_LEVEL, SEQUENCE};
 
 /// One cgroup's vectors through a dataset, cut at its OOM kill if it had one.
 #[derive(Debug, Clone)]

@@ -4,7 +4,8 @@
 //! window means stuck).
 
 use qb_models::artifact::current_schema_hash;
-use qb_models::features::{PATHOLOGIST, PathologistExtractor, PathologistVector, check_finite};
+use qb_models::features::pathologist::{CLASSES, STUCK, idle_or_working, rule};
+use qb_models::features::{PATHOLOGIST, PathologistExtractor, check_finite};
 use qb_models::forest::{ForestParams, RandomForest};
 use qb_models::{Artifact, ModelKind};
 
@@ -12,36 +13,11 @@ use crate::datasets::{Entry, open_labelled, replay_vectors};
 use crate::eval::Confusion;
 use crate::{TrainError, Trained};
 
-pub const CLASSES: [&str; 3] = ["working", "idle", "stuck"];
-const STUCK: u32 = 2;
 /// After the onset the window still holds healthy ticks; the first ones are not
 /// labelled either way.
 const SETTLE_NS: i64 = 10_000_000_000;
 /// Every n-th vector of a process: neighbouring windows overlap by 29 of 30 ticks.
 const EVERY: usize = 5;
-
-fn feature(v: &PathologistVector, name: &str) -> f64 {
-    PATHOLOGIST
-        .names
-        .iter()
-        .position(|n| *n == name)
-        .map_or(0.0, |i| v.values[i])
-}
-
-/// Not stuck: idle when it neither computes nor calls the kernel.
-fn idle_or_working(v: &PathologistVector) -> u32 {
-    let quiet = feature(v, "cpu_cores") < 0.005 && feature(v, "syscall_rate") < 1.0_f64.ln_1p();
-    u32::from(quiet)
-}
-
-/// The spec's rule baseline (Option 1).
-pub fn rule(v: &PathologistVector) -> u32 {
-    if feature(v, "syscall_entropy") < 1.0 && feature(v, "io_rate") == 0.0 {
-        STUCK
-    } else {
-        idle_or_working(v)
-    }
-}
 
 #[derive(Debug, Default)]
 struct Samples {

@@ -35,6 +35,17 @@ pub const ORACLE: FeatureSet = FeatureSet {
 
 pub const ORACLE_LEN: usize = 18;
 
+// What the Oracle's models see and predict; the trainer and the gadget share these.
+/// The LSTM predicts an OOM kill within this many seconds.
+pub const HORIZON_S: f64 = 180.0;
+/// Oracle vectors per LSTM sequence.
+pub const SEQUENCE: usize = 30;
+/// Working-set points each ARIMA refit sees.
+pub const ARIMA_WINDOW: usize = 60;
+/// The kernel kills once the working set leaves no room: usage is held just under the
+/// limit by reclaim, the working set climbs to it. The ARIMA forecast aims here.
+pub const OOM_LEVEL: f64 = 0.97;
+
 /// One feature vector: the cgroup, the tick it describes, the values in [`ORACLE`] order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OracleVector {

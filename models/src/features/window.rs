@@ -47,6 +47,11 @@ impl<K: Ord + Clone, T> Histories<K, T> {
         (h.len() >= 2).then(|| &*h.make_contiguous())
     }
 
+    /// `key`'s history so far, oldest first.
+    pub fn get(&self, key: &K) -> Option<&VecDeque<T>> {
+        self.map.get(key).map(|(_, h)| h)
+    }
+
     /// Ends a tick: forgets targets not seen for longer than the grace.
     pub fn end_tick(&mut self) {
         let (tick, grace) = (self.tick, self.grace);

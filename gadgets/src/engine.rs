@@ -1,0 +1,216 @@
+//! `Engine::step(&Frame) -> TickReport`: gadgets, rules, executor, once per tick. The
+//! daemon and the scenario runner drive this same loop; nothing in it reads a clock.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::decision::{Decision, DecisionKey, Gadget};
+use crate::executor::{Action, Actuator, Executor, Outcome};
+use crate::incident::Incident;
+use crate::pause::{PauseFile, PauseSwitch};
+use crate::rules::{Rule, RuleAction, Rules};
+use crate::safety::{ActionKind, Mode, Target};
+
+/// What one tick produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TickReport {
+    pub ts_ns: i64,
+    /// Every decision standing this tick.
+    pub decisions: Vec<Decision>,
+    /// The decisions that were not standing the tick before (what a log shows).
+    pub onsets: Vec<Decision>,
+    /// Every action and refusal, in the order they happened.
+    pub incidents: Vec<Incident>,
+    /// A rule asked the recorder to sample faster this tick.
+    pub sample_faster: bool,
+}
+
+/// A rule's match on one decision key: since when, and what it last did.
+#[derive(Debug, Clone)]
+struct Hold {
+    since_ns: i64,
+    fired: bool,
+    /// The last refusal recorded: the same one again is not repeated every tick.
+    last_refusal: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Engine<A, P = PauseFile> {
+    gadgets: Vec<Box<dyn Gadget>>,
+    rules: Rules,
+    executor: Executor<A, P>,
+    holds: BTreeMap<(usize, DecisionKey), Hold>,
+    previous: BTreeSet<DecisionKey>,
+    /// A pending restart's cause, for its SIGKILL's incident: (pid, start) -> (rule, decision).
+    restarts: BTreeMap<(u32, i64), (String, Decision)>,
+}
+
+impl<A: Actuator, P: PauseSwitch> Engine<A, P> {
+    pub fn new(gadgets: Vec<Box<dyn Gadget>>, rules: Rules, executor: Executor<A, P>) -> Self {
+        Engine {
+            gadgets,
+            rules,
+            executor,
+            holds: BTreeMap::new(),
+            previous: BTreeSet::new(),
+            restarts: BTreeMap::new(),
+        }
+    }
+
+    pub fn gadgets(&self) -> &[Box<dyn Gadget>] {
+        &self.gadgets
+    }
+
+    pub fn executor(&self) -> &Executor<A, P> {
+        &self.executor
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.executor.mode()
+    }
+
+    pub fn step(&mut self, frame: &qb_signals::Frame) -> TickReport {
+        let now = frame.ts_ns;
+        let mut report = TickReport {
+            ts_ns: now,
+            ..TickReport::default()
+        };
+        self.escalate(frame, &mut report);
+        for gadget in &mut self.gadgets {
+            gadget.observe(frame, &mut report.decisions);
+        }
+        let mut held = BTreeSet::new();
+        for d in &report.decisions {
+            for (i, rule) in self.rules.rules.iter().enumerate() {
+                if !rule.matches(d) {
+                    continue;
+                }
+                let key = (i, d.key());
+                held.insert(key.clone());
+                let hold = self.holds.entry(key).or_insert(Hold {
+                    since_ns: now,
+                    fired: false,
+                    last_refusal: None,
+                });
+                if now.saturating_sub(hold.since_ns) < rule.hold_down_ns() {
+                    continue;
+                }
+                report.sample_faster |= rule.action == RuleAction::SampleFaster;
+                // Once it has acted, not again until the match breaks (a new episode,
+                // which the cooldowns then judge).
+                if hold.fired {
+                    continue;
+                }
+                let incident = fire(rule, &self.rules, d, hold, &mut self.executor);
+                if let Some(incident) = incident {
+                    if rule.action == RuleAction::Restart && !incident.is_refusal() {
+                        if let Some(p) = &d.process {
+                            self.restarts
+                                .insert((p.pid, p.start_time_ns), (rule.name.clone(), d.clone()));
+                        }
+                    }
+                    report.incidents.push(incident);
+                }
+            }
+        }
+        // A match that broke starts its hold-down again.
+        self.holds.retain(|key, _| held.contains(key));
+        let keys: BTreeSet<DecisionKey> = report.decisions.iter().map(Decision::key).collect();
+        report.onsets = report
+            .decisions
+            .iter()
+            .filter(|d| !self.previous.contains(&d.key()))
+            .cloned()
+            .collect();
+        self.previous = keys;
+        report
+    }
+
+    /// Restarts whose grace ran out: SIGKILL for the ones still there.
+    fn escalate(&mut self, frame: &qb_signals::Frame, report: &mut TickReport) {
+        for (e, outcome) in self.executor.poll(frame) {
+            let cause = self
+                .restarts
+                .remove(&(e.target.pid, e.target.start_time_ns));
+            let (Some(outcome), Some((rule, decision))) = (outcome, cause) else {
+                continue;
+            };
+            report.incidents.push(Incident {
+                ts_ns: frame.ts_ns,
+                rule,
+                action: "sigkill_after_grace".to_string(),
+                mode: e.mode,
+                outcome,
+                decision,
+                stacks: None,
+            });
+        }
+    }
+}
+
+/// One due rule on one decision: the incident it records, if any.
+fn fire<A: Actuator, P: PauseSwitch>(
+    rule: &Rule,
+    rules: &Rules,
+    d: &Decision,
+    hold: &mut Hold,
+    executor: &mut Executor<A, P>,
+) -> Option<Incident> {
+    let mode = executor.mode();
+    let incident = |outcome: Outcome, stacks| Incident {
+        ts_ns: d.ts_ns,
+        rule: rule.name.clone(),
+        action: rule.action.name().to_string(),
+        mode,
+        outcome,
+        decision: d.clone(),
+        stacks,
+    };
+    let kind = match rule.action {
+        RuleAction::Report | RuleAction::SampleFaster => {
+            hold.fired = true;
+            let detail = rule.action.name().to_string();
+            return Some(incident(Outcome::Done { detail }, None));
+        }
+        RuleAction::DropCaches => ActionKind::DropCaches,
+        RuleAction::RuntimeHook => {
+            let signal = d.process.as_ref().and_then(|p| rules.hook_for(&p.comm))?;
+            ActionKind::RuntimeHook { signal }
+        }
+        RuleAction::Restart => ActionKind::Restart,
+        RuleAction::Kill => ActionKind::Kill,
+    };
+    let target = if kind.is_host_wide() {
+        Target::host()
+    } else {
+        // A decision without a process (a cgroup with no candidate left) has no target.
+        d.process.clone()?
+    };
+    let action = Action {
+        kind,
+        target,
+        grace_ns: i64::try_from(rule.grace.as_nanos()).unwrap_or(i64::MAX),
+        snapshot_stacks: rule.snapshot_stacks,
+    };
+    let (outcome, stacks) = executor.apply(&action, d.ts_ns);
+    if let Outcome::Refused { refusal } = &outcome {
+        let text = refusal_kind(refusal);
+        if hold.last_refusal.as_deref() == Some(text.as_str()) {
+            return None;
+        }
+        hold.last_refusal = Some(text);
+    } else {
+        hold.last_refusal = None;
+        hold.fired = true;
+    }
+    Some(incident(outcome, stacks))
+}
+
+/// A refusal's rule, without the values that change every tick (a cooldown's `now`).
+fn refusal_kind(r: &crate::safety::Refusal) -> String {
+    serde_json::to_value(r)
+        .ok()
+        .and_then(|v| v.get("rule").and_then(|r| r.as_str()).map(String::from))
+        .unwrap_or_default()
+}

@@ -1,0 +1,3 @@
+//! gadgetd: work in progress (issue 6).
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! qb-scenarios: work in progress (issue 6).
