@@ -70,6 +70,21 @@ impl<A: Actuator, P: PauseSwitch> Engine<A, P> {
         self.executor.mode()
     }
 
+    /// Applies a reloaded config: rules, policy and mode at once. Cooldowns, pending
+    /// escalations and the gadgets' histories are kept; hold-downs start again, since
+    /// the rules they belonged to may have changed.
+    pub fn reconfigure(&mut self, config: &crate::Config) {
+        self.rules = config.rules();
+        self.executor.reconfigure(config.policy.clone(), config.mode);
+        self.holds.clear();
+    }
+
+    /// New gadgets (their configuration changed); they start with empty histories.
+    pub fn replace_gadgets(&mut self, gadgets: Vec<Box<dyn Gadget>>) {
+        self.gadgets = gadgets;
+        self.previous.clear();
+    }
+
     pub fn step(&mut self, frame: &qb_signals::Frame) -> TickReport {
         let now = frame.ts_ns;
         let mut report = TickReport {

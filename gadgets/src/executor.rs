@@ -96,6 +96,12 @@ impl<A: Actuator, P: PauseSwitch> Executor<A, P> {
         self.mode
     }
 
+    /// A reload: new policy and mode; cooldowns and pending escalations are kept.
+    pub fn reconfigure(&mut self, policy: crate::policy::Policy, mode: Mode) {
+        self.guard.set_policy(policy);
+        self.mode = mode;
+    }
+
     pub fn guard(&self) -> &Guard<P> {
         &self.guard
     }

@@ -285,6 +285,12 @@ impl<P: PauseSwitch> Guard<P> {
         &self.policy
     }
 
+    /// A new policy (a reload); the cooldown history is kept, so a reload never permits
+    /// an action the old guard would have refused as too soon.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
     /// The pause switch alone: why everything is stopped, if it is.
     pub fn paused(&self) -> Option<String> {
         self.pause.paused()
