@@ -75,7 +75,8 @@ impl<A: Actuator, P: PauseSwitch> Engine<A, P> {
     /// the rules they belonged to may have changed.
     pub fn reconfigure(&mut self, config: &crate::Config) {
         self.rules = config.rules();
-        self.executor.reconfigure(config.policy.clone(), config.mode);
+        self.executor
+            .reconfigure(config.policy.clone(), config.mode);
         self.holds.clear();
     }
 
@@ -119,11 +120,12 @@ impl<A: Actuator, P: PauseSwitch> Engine<A, P> {
                 }
                 let incident = fire(rule, &self.rules, d, hold, &mut self.executor);
                 if let Some(incident) = incident {
-                    if rule.action == RuleAction::Restart && !incident.is_refusal() {
-                        if let Some(p) = &d.process {
-                            self.restarts
-                                .insert((p.pid, p.start_time_ns), (rule.name.clone(), d.clone()));
-                        }
+                    if rule.action == RuleAction::Restart
+                        && !incident.is_refusal()
+                        && let Some(p) = &d.process
+                    {
+                        self.restarts
+                            .insert((p.pid, p.start_time_ns), (rule.name.clone(), d.clone()));
                     }
                     report.incidents.push(incident);
                 }

@@ -119,7 +119,7 @@ impl Oracle {
             r.arima = None;
             return *r;
         }
-        let lstm_due = self.tick % LSTM_EVERY == 0 || r.lstm.is_none();
+        let lstm_due = self.tick.is_multiple_of(LSTM_EVERY) || r.lstm.is_none();
         if let (Loaded::Model(m), Some(seq), true) = (&self.lstm, &sequence, lstm_due) {
             r.lstm = m.forecast(seq).ok();
         }
@@ -131,7 +131,7 @@ impl Oracle {
                 .is_some_and(|f| f.probability >= self.config.report_probability),
             Loaded::Rule { .. } => true,
         };
-        let arima_due = self.tick % ARIMA_EVERY == 0 || r.arima.is_none();
+        let arima_due = self.tick.is_multiple_of(ARIMA_EVERY) || r.arima.is_none();
         if let (Loaded::Model(m), Some(series), true, true) =
             (&self.arima, &series, worried, arima_due)
         {
@@ -318,7 +318,8 @@ impl Gadget for Oracle {
             let Some((p, eta, source)) = self.judge(v, &reading) else {
                 continue;
             };
-            if !(p >= self.config.report_probability) {
+            // NaN never reports.
+            if p.is_nan() || p < self.config.report_probability {
                 continue;
             }
             let mut d = Decision::new(NAME, "oom_forecast", frame.ts_ns);

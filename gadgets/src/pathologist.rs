@@ -97,7 +97,7 @@ impl Gadget for Pathologist {
                 continue;
             };
             let (p, source) = self.p_stuck(v);
-            if !(p >= self.config.report_probability) {
+            if p.is_nan() || p < self.config.report_probability {
                 continue;
             }
             let key = (row.pid, row.start_time_ns);

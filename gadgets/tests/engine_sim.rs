@@ -1,4 +1,5 @@
 //! The engine on simulated episodes, end to end with the embedded models.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
