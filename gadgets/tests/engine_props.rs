@@ -38,27 +38,28 @@ impl Gadget for Scripted {
     }
 }
 
+/// A stretch of ticks over which the same decisions stand (so hold-downs can pass).
 #[derive(Debug, Clone)]
 struct Tick {
     dt_s: i64,
+    repeat: usize,
     paused: bool,
     /// (gadget is the Oracle, target, confidence, eta).
     decisions: Vec<(bool, usize, f64, f64)>,
 }
 
 fn tick() -> impl Strategy<Value = Tick> {
-    let dt = prop_oneof![1i64..5, 5i64..90, 90i64..700];
+    let dt = prop_oneof![1i64..5, 5i64..40, 90i64..700];
     let decision = (any::<bool>(), 0..POOL_LEN, 0.8f64..1.0, 0.0f64..240.0);
-    (
-        dt,
-        prop::bool::weighted(0.1),
-        prop::collection::vec(decision, 0..4),
-    )
-        .prop_map(|(dt_s, paused, decisions)| Tick {
+    let decisions = prop::collection::vec(decision, 0..4);
+    (dt, 1usize..12, prop::bool::weighted(0.1), decisions).prop_map(
+        |(dt_s, repeat, paused, decisions)| Tick {
             dt_s,
+            repeat,
             paused,
             decisions,
-        })
+        },
+    )
 }
 
 fn decision(
@@ -101,6 +102,10 @@ fn run(scoped: bool, mode: Mode, ticks: &[Tick]) -> (Vec<Incident>, Vec<String>,
     rules
         .runtime_hooks
         .insert("worker".into(), "SIGUSR1".into());
+    let ticks: Vec<&Tick> = ticks
+        .iter()
+        .flat_map(|t| std::iter::repeat_n(t, t.repeat))
+        .collect();
     let script = ticks
         .iter()
         .map(|t| t.decisions.iter().map(|d| decision(&pool, d)).collect())
@@ -119,7 +124,7 @@ fn run(scoped: bool, mode: Mode, ticks: &[Tick]) -> (Vec<Incident>, Vec<String>,
     let mut now = T0;
     let mut incidents = Vec::new();
     let mut paused_at = Vec::new();
-    for t in ticks {
+    for t in &ticks {
         now += t.dt_s * SEC;
         pause.set(t.paused);
         let mut frame = Frame::new(now, "h");
@@ -145,7 +150,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
-    fn engine_invariants(scoped in any::<bool>(), ticks in prop::collection::vec(tick(), 1..80)) {
+    fn engine_invariants(scoped in any::<bool>(), ticks in prop::collection::vec(tick(), 1..40)) {
         let pool = pool(scoped);
         let protected: HashMap<u32, bool> = pool.iter().map(|(t, p)| (t.pid, *p)).collect();
         let cooldowns = policy(scoped).cooldown;
