@@ -200,7 +200,7 @@ impl Oracle {
     /// RSS growth in bytes per second over the process's recent ticks.
     fn growth(&self, p: &ProcessRow) -> Option<f64> {
         let h = self.rss.get(&(p.pid, p.start_time_ns))?;
-        let (first, last) = (h.front()?, h.back()?);
+        let (first, last) = (h.first()?, h.last()?);
         let dt = (last.0 - first.0) as f64 / 1e9;
         (dt > 0.0).then(|| (last.1 - first.1) / dt)
     }

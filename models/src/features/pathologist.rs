@@ -212,18 +212,24 @@ fn features(w: &[Snapshot]) -> [f64; PATHOLOGIST_LEN] {
     let rate = |f: fn(&Snapshot) -> f64| (f(last) - f(first)).max(0.0) / secs;
 
     // Syscalls over the window: rate and the entropy of their histogram.
-    let mut hist: BTreeMap<u32, u64> = BTreeMap::new();
+    // A process makes a handful of distinct calls: a short vector beats a map, and
+    // summing in syscall order keeps the entropy bit-identical to a sorted map's.
+    let mut hist: Vec<(u32, u64)> = Vec::new();
     for s in w.iter().skip(1) {
         for &(nr, c) in &s.calls {
-            *hist.entry(nr).or_default() += c;
+            match hist.iter_mut().find(|(n, _)| *n == nr) {
+                Some((_, total)) => *total += c,
+                None => hist.push((nr, c)),
+            }
         }
     }
-    let total: u64 = hist.values().sum();
+    hist.sort_unstable_by_key(|&(nr, _)| nr);
+    let total: u64 = hist.iter().map(|&(_, c)| c).sum();
     let entropy = if total == 0 {
         0.0
     } else {
-        hist.values()
-            .map(|&c| c as f64 / total as f64)
+        hist.iter()
+            .map(|&(_, c)| c as f64 / total as f64)
             .map(|p| -p * p.log2())
             .sum()
     };

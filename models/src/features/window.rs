@@ -1,55 +1,66 @@
 //! Fixed-length history per target, and the little statistics the feature sets need.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// The last `len` observations of each target (a cgroup, a pid, a connection), pruned
 /// when a target has not been seen for a while.
+///
+/// Each history is a vector of up to `2 * len` values whose last `len` are the window:
+/// the window is always one contiguous slice, and the oldest half is dropped once per
+/// `len` pushes, so a push moves no memory on average (a ring buffer made contiguous
+/// every tick moved the whole window every tick).
 #[derive(Debug, Clone)]
 pub struct Histories<K: Ord, T> {
     len: usize,
     /// Ticks a target may be missing (a read that failed) before it is forgotten.
     grace: u64,
     tick: u64,
-    map: BTreeMap<K, (u64, VecDeque<T>)>,
+    map: BTreeMap<K, (u64, Vec<T>)>,
 }
 
 impl<K: Ord + Clone, T> Histories<K, T> {
     pub fn new(len: usize, grace: u64) -> Self {
         Histories {
-            len,
+            len: len.max(1),
             grace,
             tick: 0,
             map: BTreeMap::new(),
         }
     }
 
-    /// Appends `value` to `key`'s history; returns it, oldest first, when it holds
-    /// `len` observations. No allocation: the ring is rotated in place.
-    pub fn push(&mut self, key: &K, value: T) -> Option<&[T]> {
+    fn append(&mut self, key: &K, value: T) -> &[T] {
+        let len = self.len;
         let (seen, h) = self
             .map
             .entry(key.clone())
-            .or_insert_with(|| (0, VecDeque::with_capacity(self.len)));
+            .or_insert_with(|| (0, Vec::with_capacity(2 * len)));
         *seen = self.tick;
-        if h.len() == self.len {
-            h.pop_front();
+        if h.len() == 2 * len {
+            h.drain(..len);
         }
-        h.push_back(value);
-        let full = h.len() == self.len;
-        full.then(|| &*h.make_contiguous())
+        h.push(value);
+        &h[h.len().saturating_sub(len)..]
+    }
+
+    /// Appends `value` to `key`'s history; returns it, oldest first, when it holds
+    /// `len` observations.
+    pub fn push(&mut self, key: &K, value: T) -> Option<&[T]> {
+        let len = self.len;
+        let window = self.append(key, value);
+        (window.len() == len).then_some(window)
     }
 
     /// Like [`Histories::push`], but returns the history as soon as it holds two
     /// observations (enough for a rate).
     pub fn push_partial(&mut self, key: &K, value: T) -> Option<&[T]> {
-        self.push(key, value);
-        let h = &mut self.map.get_mut(key)?.1;
-        (h.len() >= 2).then(|| &*h.make_contiguous())
+        let window = self.append(key, value);
+        (window.len() >= 2).then_some(window)
     }
 
-    /// `key`'s history so far, oldest first.
-    pub fn get(&self, key: &K) -> Option<&VecDeque<T>> {
-        self.map.get(key).map(|(_, h)| h)
+    /// `key`'s history so far (at most `len` observations), oldest first.
+    pub fn get(&self, key: &K) -> Option<&[T]> {
+        let h = &self.map.get(key)?.1;
+        Some(&h[h.len().saturating_sub(self.len)..])
     }
 
     /// Ends a tick: forgets targets not seen for longer than the grace.
@@ -109,7 +120,15 @@ mod tests {
         assert_eq!(h.push(&"a", 3).unwrap(), &[1, 2, 3]);
         h.end_tick();
         assert_eq!(h.push(&"a", 4).unwrap(), &[2, 3, 4]);
-        h.end_tick();
+        for v in 5..20 {
+            assert_eq!(
+                h.push(&"a", v).unwrap(),
+                &[v - 2, v - 1, v],
+                "slides past the compaction"
+            );
+            assert_eq!(h.get(&"a").unwrap(), &[v - 2, v - 1, v]);
+            h.end_tick();
+        }
         h.end_tick();
         assert_eq!(h.len(), 1, "one missed tick is within the grace");
         h.end_tick();
