@@ -262,7 +262,9 @@ pub fn load(path: &Path) -> Result<Case> {
 pub fn parse(path: &Path, text: &str) -> Result<Case> {
     let raw: RawCase = toml::from_str(text).map_err(|e| ScenarioError::Parse {
         path: path.into(),
-        line: e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1)),
+        line: e
+            .span()
+            .map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1),
         message: e.message().to_string(),
     })?;
     let invalid = |key: &str, message: String| ScenarioError::invalid(path, key, message);
@@ -617,4 +619,150 @@ fn quiet(path: &Path, index: usize, raw: RawQuiet) -> Result<Quiet> {
             raw.after_onset,
         )?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+description = "d"
+[source]
+kind = "simulate"
+generator = "memory/linear_leak"
+seeds = [10001]
+[[expect]]
+gadget = "oracle"
+decision = "oom_forecast"
+"#;
+
+    fn error(text: &str) -> String {
+        parse(Path::new("cases/oracle/x.toml"), text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_good_case_parses_with_defaults() {
+        let c = parse(Path::new("/s/cases/oracle/x.toml"), GOOD).unwrap();
+        assert_eq!(c.name, "oracle/x");
+        assert_eq!(
+            c.source,
+            Source::Simulate {
+                generator: GeneratorKind::Memory(MemoryKind::LinearLeak),
+                seeds: vec![10001],
+                duration: Duration::from_secs(1800),
+                interval: Duration::from_secs(1),
+                label: None,
+            }
+        );
+        assert_eq!(c.config, Config::default());
+        assert_eq!(c.expects[0].target, TargetSpec::Any);
+        assert_eq!(trial_names(&c.source), ["seed-10001"]);
+    }
+
+    #[test]
+    fn replay_paths_resolve_from_the_case_file_and_live_parses() {
+        let text = "description = \"d\"\n[source]\nkind = \"replay\"\npath = \"fixtures/x\"\n[[quiet]]\ngadget = \"oracle\"";
+        let c = parse(Path::new("/s/cases/oracle/x.toml"), text).unwrap();
+        assert_eq!(
+            c.source,
+            Source::Replay {
+                path: "/s/cases/oracle/fixtures/x".into(),
+                label: None
+            }
+        );
+        let text = "description = \"d\"\n[source]\nkind = \"live\"\nworkload = \"leak\"\n[[quiet]]\ngadget = \"oracle\"";
+        let c = parse(Path::new("x.toml"), text).unwrap();
+        assert_eq!(trial_names(&c.source), ["live"]);
+    }
+
+    #[test]
+    fn mistakes_are_named_by_file_and_key() {
+        let cases: &[(String, &str)] = &[
+            (GOOD.replace("description", "descripton"), "unknown field `descripton`"),
+            (
+                GOOD.replace("gadget = \"oracle\"", "gadget = \"oracle\"\nleed = \"60s\""),
+                "unknown field `leed`",
+            ),
+            (
+                GOOD.replace("[[expect]]\ngadget = \"oracle\"\ndecision = \"oom_forecast\"", ""),
+                "expect: a case needs at least one [[expect]] or [[quiet]]",
+            ),
+            (
+                GOOD.replace("memory/linear_leak", "memory/linear_leek"),
+                "source.generator: unknown memory kind 'linear_leek'",
+            ),
+            (
+                GOOD.replace("memory/linear_leak", "disk/full"),
+                "source.generator: unknown family \"disk\"",
+            ),
+            (GOOD.replace("[10001]", "[]"), "source.seeds: no seeds"),
+            (GOOD.replace("[10001]", "[1, 1]"), "source.seeds: a seed is listed twice"),
+            (
+                GOOD.replace("seeds = [10001]", "seeds = [1]\nduration = \"30 parsecs\""),
+                "source.duration: bad duration \"30 parsecs\"",
+            ),
+            (
+                GOOD.replace("decision = \"oom_forecast\"", "decision = \"oom_forecast\"\nwithin = [\"5m\", \"1m\"]"),
+                "expect[1].within: the window ends",
+            ),
+            (
+                GOOD.replace("decision = \"oom_forecast\"", "decision = \"oom_forecast\"\nafter_onset = [\"5m\"]"),
+                "expect[1].after_onset: a window is [from, to]",
+            ),
+            (
+                GOOD.replace("decision = \"oom_forecast\"", "decision = \"oom_forcast\""),
+                "expect[1].decision: unknown value \"oom_forcast\"",
+            ),
+            (
+                GOOD.replace("decision = \"oom_forecast\"", "action = \"reboot\""),
+                "expect[1].action: unknown value \"reboot\"",
+            ),
+            (
+                GOOD.replace("decision = \"oom_forecast\"", "decision = \"stuck\"\naction = \"kill\""),
+                "expect[1].action: an expectation is a decision or an action",
+            ),
+            (
+                GOOD.replace("gadget = \"oracle\"", "gadget = \"oracel\""),
+                "expect[1].gadget: unknown gadget \"oracel\"",
+            ),
+            (
+                GOOD.replace("decision = \"oom_forecast\"", "decision = \"stuck\"\ntarget = \"pid:x\""),
+                "expect[1].target: \"pid:x\" is not a target",
+            ),
+            (
+                GOOD.replace("decision = \"oom_forecast\"", "decision = \"stuck\"\nmin_confidence = 1.5"),
+                "expect[1].min_confidence: 1.5 is outside [0, 1]",
+            ),
+            (GOOD.replace("simulate", "imagine"), "source.kind: unknown source kind \"imagine\""),
+            (
+                GOOD.replace("seeds = [10001]", "seeds = [1]\npath = \"x\""),
+                "source.path: not a key of a simulate source",
+            ),
+            (
+                format!("{GOOD}\n[config]\nmode = \"yolo\""),
+                "config: config: unknown variant `yolo`",
+            ),
+            (
+                format!("{GOOD}\n[known_failure]\nseed-2 = \"why\""),
+                "known_failure.seed-2: no such trial (trials: seed-10001)",
+            ),
+            (
+                format!("expect_failure = \"x\"\n{GOOD}\n[known_failure]\nseed-10001 = \"why\""),
+                "known_failure: a must-fail case",
+            ),
+        ];
+        for (text, needle) in cases {
+            let e = error(text);
+            assert!(e.starts_with("cases/oracle/x.toml"), "{e}");
+            assert!(e.contains(needle), "wanted {needle:?} in: {e}");
+        }
+    }
+
+    #[test]
+    fn toml_errors_carry_the_line() {
+        let e = error(&GOOD.replace("seeds = [10001]", "seeds = [10001]\nbogus = 1"));
+        assert!(e.starts_with("cases/oracle/x.toml:7: unknown field `bogus`"), "{e}");
+    }
 }
