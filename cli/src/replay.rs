@@ -12,8 +12,10 @@ use qb_scenarios::{Pattern, Status, TrialResult, junit, load_all, run, trials};
 const DEFAULT_CASES: &str = "scenarios/cases";
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  qbranch replay\n  qbranch replay scenarios/cases/oracle --run '_leak/seed-10001$'\n  \
-                  qbranch replay scenarios/must-fail --junit replay.xml")]
+#[command(
+    after_help = "Examples:\n  qbranch replay\n  qbranch replay scenarios/cases/oracle --run '_leak/seed-10001$'\n  \
+                  qbranch replay scenarios/must-fail --junit replay.xml"
+)]
 pub struct ReplayArgs {
     /// Case files, or folders searched for *.toml [default: scenarios/cases]
     paths: Vec<PathBuf>,
@@ -30,7 +32,9 @@ pub fn run_cases(args: ReplayArgs) -> anyhow::Result<bool> {
     let paths = if args.paths.is_empty() {
         let default = PathBuf::from(DEFAULT_CASES);
         if !default.is_dir() {
-            bail!("no case files named and no {DEFAULT_CASES} here: run from the repository root or name them");
+            bail!(
+                "no case files named and no {DEFAULT_CASES} here: run from the repository root or name them"
+            );
         }
         vec![default]
     } else {

@@ -29,7 +29,10 @@ fn a_passing_case_filtered_to_one_seed_exits_zero() {
     let case = scenarios("cases/pathologist/idle_server.toml");
     let (out, text) = replay(&[case.to_str().unwrap(), "--run", "seed-10001$"]);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("PASS  pathologist/idle_server/seed-10001"), "{text}");
+    assert!(
+        text.contains("PASS  pathologist/idle_server/seed-10001"),
+        "{text}"
+    );
     assert!(!text.contains("seed-10002"), "{text}");
     assert!(text.contains("1 trials in"), "{text}");
 }
@@ -44,7 +47,10 @@ fn a_failing_case_exits_one_and_its_junit_carries_the_failure() {
         "--junit",
         junit.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "a must-fail case that fails passes: {text}");
+    assert!(
+        out.status.success(),
+        "a must-fail case that fails passes: {text}"
+    );
     assert!(text.contains("failed as it must"), "{text}");
 
     // The same case, no longer declared must-fail: a real failure.
@@ -65,16 +71,37 @@ fn a_failing_case_exits_one_and_its_junit_carries_the_failure() {
         xml_path.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("FAIL  broken/quiet_gadget_fires/seed-10001"), "{text}");
-    assert!(text.contains("quiet[1]: the pathologist must stay quiet"), "{text}");
+    assert!(
+        text.contains("FAIL  broken/quiet_gadget_fires/seed-10001"),
+        "{text}"
+    );
+    assert!(
+        text.contains("quiet[1]: the pathologist must stay quiet"),
+        "{text}"
+    );
     assert!(text.contains("1 failed"), "{text}");
 
     let xml = std::fs::read_to_string(&xml_path).unwrap();
-    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"), "{xml}");
-    assert!(xml.contains("<testsuites name=\"qbranch replay\" tests=\"1\" failures=\"1\""), "{xml}");
-    assert!(xml.contains("<testsuite name=\"broken/quiet_gadget_fires\""), "{xml}");
-    assert!(xml.contains("<testcase name=\"seed-10001\" classname=\"broken/quiet_gadget_fires\""), "{xml}");
-    assert!(xml.contains("<failure message=\"quiet[1]: the pathologist must stay quiet"), "{xml}");
+    assert!(
+        xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testsuites name=\"qbranch replay\" tests=\"1\" failures=\"1\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testsuite name=\"broken/quiet_gadget_fires\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase name=\"seed-10001\" classname=\"broken/quiet_gadget_fires\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<failure message=\"quiet[1]: the pathologist must stay quiet"),
+        "{xml}"
+    );
     for tag in ["testsuites", "testsuite", "testcase", "failure"] {
         assert_eq!(
             xml.matches(&format!("<{tag} ")).count(),
@@ -97,5 +124,8 @@ fn a_bad_case_file_is_one_error_line_naming_file_and_key() {
     .unwrap();
     let (out, text) = replay(&[case.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("bad.toml: source.generator: unknown memory kind 'linear_leek'"), "{text}");
+    assert!(
+        text.contains("bad.toml: source.generator: unknown memory kind 'linear_leek'"),
+        "{text}"
+    );
 }

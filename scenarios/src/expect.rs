@@ -417,7 +417,7 @@ pub fn check_quiet(q: &Quiet, obs: &Observed) -> Result<String, String> {
     match offenders.first() {
         None => Ok(format!("{head} {} quiet", q.gadget)),
         Some(first) => Err(format!(
-            "{head}: the {} must stay quiet ({what}), but {} times, first: {}",
+            "{head}: the {} must stay quiet ({what}), but {} matched, the first: {}",
             q.gadget,
             offenders.len(),
             first.describe(obs)

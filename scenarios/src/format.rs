@@ -680,13 +680,19 @@ decision = "oom_forecast"
     #[test]
     fn mistakes_are_named_by_file_and_key() {
         let cases: &[(String, &str)] = &[
-            (GOOD.replace("description", "descripton"), "unknown field `descripton`"),
+            (
+                GOOD.replace("description", "descripton"),
+                "unknown field `descripton`",
+            ),
             (
                 GOOD.replace("gadget = \"oracle\"", "gadget = \"oracle\"\nleed = \"60s\""),
                 "unknown field `leed`",
             ),
             (
-                GOOD.replace("[[expect]]\ngadget = \"oracle\"\ndecision = \"oom_forecast\"", ""),
+                GOOD.replace(
+                    "[[expect]]\ngadget = \"oracle\"\ndecision = \"oom_forecast\"",
+                    "",
+                ),
                 "expect: a case needs at least one [[expect]] or [[quiet]]",
             ),
             (
@@ -698,17 +704,26 @@ decision = "oom_forecast"
                 "source.generator: unknown family \"disk\"",
             ),
             (GOOD.replace("[10001]", "[]"), "source.seeds: no seeds"),
-            (GOOD.replace("[10001]", "[1, 1]"), "source.seeds: a seed is listed twice"),
+            (
+                GOOD.replace("[10001]", "[1, 1]"),
+                "source.seeds: a seed is listed twice",
+            ),
             (
                 GOOD.replace("seeds = [10001]", "seeds = [1]\nduration = \"30 parsecs\""),
                 "source.duration: bad duration \"30 parsecs\"",
             ),
             (
-                GOOD.replace("decision = \"oom_forecast\"", "decision = \"oom_forecast\"\nwithin = [\"5m\", \"1m\"]"),
+                GOOD.replace(
+                    "decision = \"oom_forecast\"",
+                    "decision = \"oom_forecast\"\nwithin = [\"5m\", \"1m\"]",
+                ),
                 "expect[1].within: the window ends",
             ),
             (
-                GOOD.replace("decision = \"oom_forecast\"", "decision = \"oom_forecast\"\nafter_onset = [\"5m\"]"),
+                GOOD.replace(
+                    "decision = \"oom_forecast\"",
+                    "decision = \"oom_forecast\"\nafter_onset = [\"5m\"]",
+                ),
                 "expect[1].after_onset: a window is [from, to]",
             ),
             (
@@ -720,7 +735,10 @@ decision = "oom_forecast"
                 "expect[1].action: unknown value \"reboot\"",
             ),
             (
-                GOOD.replace("decision = \"oom_forecast\"", "decision = \"stuck\"\naction = \"kill\""),
+                GOOD.replace(
+                    "decision = \"oom_forecast\"",
+                    "decision = \"stuck\"\naction = \"kill\"",
+                ),
                 "expect[1].action: an expectation is a decision or an action",
             ),
             (
@@ -728,14 +746,23 @@ decision = "oom_forecast"
                 "expect[1].gadget: unknown gadget \"oracel\"",
             ),
             (
-                GOOD.replace("decision = \"oom_forecast\"", "decision = \"stuck\"\ntarget = \"pid:x\""),
+                GOOD.replace(
+                    "decision = \"oom_forecast\"",
+                    "decision = \"stuck\"\ntarget = \"pid:x\"",
+                ),
                 "expect[1].target: \"pid:x\" is not a target",
             ),
             (
-                GOOD.replace("decision = \"oom_forecast\"", "decision = \"stuck\"\nmin_confidence = 1.5"),
+                GOOD.replace(
+                    "decision = \"oom_forecast\"",
+                    "decision = \"stuck\"\nmin_confidence = 1.5",
+                ),
                 "expect[1].min_confidence: 1.5 is outside [0, 1]",
             ),
-            (GOOD.replace("simulate", "imagine"), "source.kind: unknown source kind \"imagine\""),
+            (
+                GOOD.replace("simulate", "imagine"),
+                "source.kind: unknown source kind \"imagine\"",
+            ),
             (
                 GOOD.replace("seeds = [10001]", "seeds = [1]\npath = \"x\""),
                 "source.path: not a key of a simulate source",
@@ -763,6 +790,9 @@ decision = "oom_forecast"
     #[test]
     fn toml_errors_carry_the_line() {
         let e = error(&GOOD.replace("seeds = [10001]", "seeds = [10001]\nbogus = 1"));
-        assert!(e.starts_with("cases/oracle/x.toml:7: unknown field `bogus`"), "{e}");
+        assert!(
+            e.starts_with("cases/oracle/x.toml:7: unknown field `bogus`"),
+            "{e}"
+        );
     }
 }

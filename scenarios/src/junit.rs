@@ -35,7 +35,8 @@ pub fn render(results: &[TrialResult]) -> String {
     for r in results {
         suites.entry(split(&r.name).0).or_default().push(r);
     }
-    let count = |rs: &[&TrialResult], s: &[Status]| rs.iter().filter(|r| s.contains(&r.status)).count();
+    let count =
+        |rs: &[&TrialResult], s: &[Status]| rs.iter().filter(|r| s.contains(&r.status)).count();
     let all: Vec<&TrialResult> = results.iter().collect();
     let time = |rs: &[&TrialResult]| rs.iter().map(|r| r.elapsed.as_secs_f64()).sum::<f64>();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -116,17 +117,29 @@ mod tests {
     fn suites_cases_and_escaping() {
         let xml = render(&[
             result("oracle/a/seed-1", Status::Pass, "ok"),
-            result("oracle/a/seed-2", Status::Fail, "wanted <p >= 0.85> & \"more\"\u{1}\nline 2"),
+            result(
+                "oracle/a/seed-2",
+                Status::Fail,
+                "wanted <p >= 0.85> & \"more\"\u{1}\nline 2",
+            ),
             result("pathologist/b/live", Status::Skip, "skipped: live"),
         ]);
         assert!(xml.starts_with("<?xml version=\"1.0\""));
-        assert!(xml.contains("<testsuites name=\"qbranch replay\" tests=\"3\" failures=\"1\" skipped=\"1\""));
+        assert!(xml.contains(
+            "<testsuites name=\"qbranch replay\" tests=\"3\" failures=\"1\" skipped=\"1\""
+        ));
         assert!(xml.contains("<testsuite name=\"oracle/a\" tests=\"2\" failures=\"1\""));
         assert!(xml.contains("<testcase name=\"seed-2\" classname=\"oracle/a\" time=\"1.500\""));
         assert!(xml.contains("message=\"wanted &lt;p &gt;= 0.85&gt; &amp; &quot;more&quot;\""));
         assert!(!xml.contains('\u{1}'));
         assert!(xml.contains("<skipped message=\"skipped: live\"/>"));
-        assert_eq!(xml.matches("<testsuite ").count(), xml.matches("</testsuite>").count());
-        assert_eq!(xml.matches("<testcase ").count(), xml.matches("</testcase>").count());
+        assert_eq!(
+            xml.matches("<testsuite ").count(),
+            xml.matches("</testsuite>").count()
+        );
+        assert_eq!(
+            xml.matches("<testcase ").count(),
+            xml.matches("</testcase>").count()
+        );
     }
 }

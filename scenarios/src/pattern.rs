@@ -38,7 +38,9 @@ impl Pattern {
         let chars: Vec<char> = name.chars().collect();
         self.alternatives.iter().any(|b| {
             let starts = if b.start { 0..=0 } else { 0..=chars.len() };
-            starts.into_iter().any(|i| here(&b.nodes, &chars[i..], b.end))
+            starts
+                .into_iter()
+                .any(|i| here(&b.nodes, &chars[i..], b.end))
         })
     }
 }
@@ -115,7 +117,10 @@ mod tests {
         let m = |p: &str, s: &str| Pattern::parse(p).unwrap().is_match(s);
         assert!(m("oracle/", "oracle/linear_leak/seed-10001"));
         assert!(!m("^leak", "oracle/linear_leak/seed-10001"));
-        assert!(m("^oracle/.*_leak/seed-1000.$", "oracle/linear_leak/seed-10001"));
+        assert!(m(
+            "^oracle/.*_leak/seed-1000.$",
+            "oracle/linear_leak/seed-10001"
+        ));
         assert!(m("seed-10001$", "a/b/seed-10001"));
         assert!(!m("seed-1000$", "a/b/seed-10001"));
         assert!(m("deadlock|livelock", "pathologist/livelock/seed-1"));

@@ -198,7 +198,10 @@ pub fn verdict(trial: &Trial) -> Verdict {
         Err(e) => return Verdict::Fail(e.to_string()),
     };
     if obs.frames == 0 {
-        return Verdict::Fail(format!("{}: the source gave no frames", case.path.display()));
+        return Verdict::Fail(format!(
+            "{}: the source gave no frames",
+            case.path.display()
+        ));
     }
     let mut notes = Vec::new();
     let mut failures = Vec::new();

@@ -16,7 +16,7 @@ use crate::format::{Case, GeneratorKind, Source};
 pub enum Episode {
     Generated(Box<dyn Generator>),
     Replayed {
-        frames: ReplaySource,
+        frames: Box<ReplaySource>,
         labels: Vec<LabelRow>,
     },
 }
@@ -69,7 +69,12 @@ pub fn open(case: &Case, seed: Option<u64>) -> Result<Option<Episode>> {
             Ok(Some(Episode::Generated(g)))
         }
         Source::Replay { path, .. } => replay(path)
-            .map(|(frames, labels)| Some(Episode::Replayed { frames, labels }))
+            .map(|(frames, labels)| {
+                Some(Episode::Replayed {
+                    frames: Box::new(frames),
+                    labels,
+                })
+            })
             .map_err(|e| fail(format!("source.path {}: {e}", path.display()))),
         Source::Live { .. } => Ok(None),
     }

@@ -21,7 +21,9 @@ fn harness_trials(dir: &str, must_fail: bool) -> Vec<Trial> {
         // A broken case file is one failing trial that names it, not a panic.
         Err(e) => {
             let message = e.to_string();
-            return vec![Trial::test(format!("{dir}/load"), move || Err(message.into()))];
+            return vec![Trial::test(format!("{dir}/load"), move || {
+                Err(message.into())
+            })];
         }
     };
     let mut out = Vec::new();

@@ -37,7 +37,10 @@ fn incidents(text: &str, path: &Path) -> Vec<String> {
 fn a_case_run_twice_gives_byte_identical_incidents() {
     let path = Path::new("cases/t/deadlock.toml");
     let first = incidents(DEADLOCK, path);
-    assert!(first.iter().any(|i| i.contains("\"action\":\"restart\"")), "{first:?}");
+    assert!(
+        first.iter().any(|i| i.contains("\"action\":\"restart\"")),
+        "{first:?}"
+    );
     assert_eq!(first, incidents(DEADLOCK, path));
 }
 
@@ -55,7 +58,10 @@ fn a_recorded_dataset_replays_to_the_generators_incidents_and_verdict() {
     .unwrap();
     let replay = DEADLOCK
         .replace("kind = \"simulate\"", "kind = \"replay\"")
-        .replace("generator = \"stuck/deadlock\"\nseeds = [10002]\nduration = \"6m\"", "path = \"rec\"");
+        .replace(
+            "generator = \"stuck/deadlock\"\nseeds = [10002]\nduration = \"6m\"",
+            "path = \"rec\"",
+        );
     let case_path = dir.path().join("deadlock.toml");
     assert_eq!(
         incidents(&replay, &case_path),
@@ -63,7 +69,13 @@ fn a_recorded_dataset_replays_to_the_generators_incidents_and_verdict() {
     );
     let case = parse(&case_path, &replay).unwrap();
     let result = run(&trials(&case)[0]);
-    assert_eq!(result.name, format!("{}/deadlock/replay", dir.path().file_name().unwrap().to_string_lossy()));
+    assert_eq!(
+        result.name,
+        format!(
+            "{}/deadlock/replay",
+            dir.path().file_name().unwrap().to_string_lossy()
+        )
+    );
     assert_eq!(result.status, Status::Pass, "{}", result.message);
 }
 
@@ -73,7 +85,11 @@ fn a_missing_recording_fails_the_trial_naming_the_path() {
     let case = parse(Path::new("/tmp/qb-none/x.toml"), text).unwrap();
     let result = run(&trials(&case)[0]);
     assert_eq!(result.status, Status::Fail);
-    assert!(result.message.contains("source.path /tmp/qb-none/nowhere"), "{}", result.message);
+    assert!(
+        result.message.contains("source.path /tmp/qb-none/nowhere"),
+        "{}",
+        result.message
+    );
 }
 
 #[test]
@@ -95,13 +111,23 @@ fn a_known_failure_that_passes_and_a_must_fail_case_that_passes_are_failures() {
     let case = parse(path, &known).unwrap();
     let result = run(&trials(&case)[0]);
     assert_eq!(result.status, Status::Fail);
-    assert!(result.message.contains("passes now: remove known_failure.seed-10002"), "{}", result.message);
+    assert!(
+        result
+            .message
+            .contains("passes now: remove known_failure.seed-10002"),
+        "{}",
+        result.message
+    );
 
     let must_fail = format!("expect_failure = \"anything\"\n{DEADLOCK}");
     let case = parse(path, &must_fail).unwrap();
     let result = run(&trials(&case)[0]);
     assert_eq!(result.status, Status::Fail);
-    assert!(result.message.contains("a must-fail case passed"), "{}", result.message);
+    assert!(
+        result.message.contains("a must-fail case passed"),
+        "{}",
+        result.message
+    );
 }
 
 #[test]
