@@ -4,6 +4,7 @@
 mod inspect;
 mod live;
 mod record;
+mod replay;
 mod simulate;
 mod train;
 
@@ -21,7 +22,7 @@ use clap::{Parser, Subcommand};
                   processes and redact PII.\n\nA recording is a directory: one folder per table, \
                   hive-partitioned by host and date, plus manifest.toml. polars, pandas, DuckDB \
                   and Spark read it as-is.",
-    after_help = "Examples:\n  qbranch record --out rec --duration 30s\n  qbranch inspect rec --verify\n  qbranch schema"
+    after_help = "Examples:\n  qbranch record --out rec --duration 30s\n  qbranch inspect rec --verify\n  qbranch replay scenarios/cases --junit replay.xml\n  qbranch schema"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -36,6 +37,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Fit a gadget's model on a standard set and evaluate it on the held-out seeds
     Train(train::TrainArgs),
+    /// Run scenario cases (TOML) through the gadgets in virtual time and check them
+    Replay(replay::ReplayArgs),
     /// Summarise a recording; with --verify, read every segment back
     Inspect(inspect::InspectArgs),
     /// Print the canonical signal schema (every table and column, with unit and source)
@@ -58,6 +61,12 @@ fn main() -> ExitCode {
         Command::Record(args) => record::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Replay(args) => match replay::run_cases(args) {
+            Ok(true) => Ok(()),
+            // Failed trials were reported line by line: no error line on top.
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Command::Train(args) => train::run(args),
         Command::Workload(args) => live::workload(args),
         Command::Schema => {

@@ -1,1 +1,19 @@
-//! qb-scenarios: work in progress (issue 6).
+//! qb-scenarios: regression tests for gadgets as TOML case files, replayed through the
+//! gadget engine in virtual time (like promtool's rule tests). A case names a source
+//! (a seeded generator, a recorded dataset, or a live workload run elsewhere), an
+//! optional engine config, and what must happen (`[[expect]]`: a decision or an action,
+//! on the labelled target, with a lead before the labelled event or in a time window)
+//! or must not (`[[quiet]]`). One trial per case and seed; see `scenarios/README.md`.
+
+pub mod error;
+pub mod expect;
+pub mod format;
+pub mod junit;
+pub mod pattern;
+pub mod runner;
+pub mod source;
+
+pub use error::{Result, ScenarioError};
+pub use format::{Case, load, parse};
+pub use pattern::Pattern;
+pub use runner::{Status, Trial, TrialResult, Verdict, discover, load_all, run, trials};

@@ -1,0 +1,98 @@
+//! `qbranch replay`: runs scenario cases (qb-scenarios) and reports one line per trial,
+//! a summary, and optionally JUnit XML. Glue only.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use qb_scenarios::{Pattern, Status, TrialResult, junit, load_all, run, trials};
+
+/// Where the cases live, relative to the repository root.
+const DEFAULT_CASES: &str = "scenarios/cases";
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  qbranch replay\n  qbranch replay scenarios/cases/oracle --run '_leak/seed-10001$'\n  \
+                  qbranch replay scenarios/must-fail --junit replay.xml"
+)]
+pub struct ReplayArgs {
+    /// Case files, or folders searched for *.toml [default: scenarios/cases]
+    paths: Vec<PathBuf>,
+    /// Only trials whose name (<area>/<name>/seed-<n>) matches: literals, . * + ? ^ $ \ and |
+    #[arg(long, value_name = "REGEX")]
+    run: Option<String>,
+    /// Also write the results as JUnit XML
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
+/// Whether every trial passed (known failures and skips included).
+pub fn run_cases(args: ReplayArgs) -> anyhow::Result<bool> {
+    let paths = if args.paths.is_empty() {
+        let default = PathBuf::from(DEFAULT_CASES);
+        if !default.is_dir() {
+            bail!(
+                "no case files named and no {DEFAULT_CASES} here: run from the repository root or name them"
+            );
+        }
+        vec![default]
+    } else {
+        args.paths
+    };
+    let filter = args
+        .run
+        .as_deref()
+        .map(Pattern::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let cases = load_all(&paths)?;
+    let started = Instant::now();
+    let mut results: Vec<TrialResult> = Vec::new();
+    for case in &cases {
+        for trial in trials(case) {
+            if filter.as_ref().is_some_and(|f| !f.is_match(&trial.name())) {
+                continue;
+            }
+            let result = run(&trial);
+            print_line(&result);
+            results.push(result);
+        }
+    }
+    if results.is_empty() {
+        bail!("no trial matches {:?}", args.run.unwrap_or_default());
+    }
+    let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+    println!(
+        "\n{} trials in {:.1}s: {} passed, {} failed, {} skipped, {} known failures",
+        results.len(),
+        started.elapsed().as_secs_f64(),
+        count(Status::Pass),
+        count(Status::Fail),
+        count(Status::Skip),
+        count(Status::Known)
+    );
+    if let Some(path) = &args.junit {
+        write_junit(path, &results)?;
+    }
+    Ok(count(Status::Fail) == 0)
+}
+
+fn print_line(r: &TrialResult) {
+    let mut lines = r.message.lines();
+    println!(
+        "{:<5} {} ({:.2}s) {}",
+        r.status.word(),
+        r.name,
+        r.elapsed.as_secs_f64(),
+        lines.next().unwrap_or_default()
+    );
+    for more in lines {
+        println!("      {more}");
+    }
+}
+
+fn write_junit(path: &Path, results: &[TrialResult]) -> anyhow::Result<()> {
+    std::fs::write(path, junit::render(results))
+        .with_context(|| format!("writing JUnit XML to {}", path.display()))
+}

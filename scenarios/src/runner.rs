@@ -1,0 +1,269 @@
+//! Running a case: one trial per seed (or replay), every frame through one engine in
+//! virtual time, then the expectations. Nothing here reads a clock but the timing of
+//! the trial itself, so a trial's verdict and incidents are the same on every run.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use qb_gadgets::{DaemonIds, Engine, ManualPause, RecordingActuator};
+use qb_models::registry::Registry;
+
+use crate::error::{Result, ScenarioError};
+use crate::expect::{Observed, Seen, check_expect, check_quiet, subject, worth_keeping};
+use crate::format::{Case, Source, load, trial_names};
+use crate::source::{episode_label, open};
+
+/// Why live trials do not run here.
+pub const LIVE_SKIP: &str = "live sources are run by the live end-to-end tests";
+
+/// One trial: a case and one of its seeds.
+#[derive(Debug, Clone)]
+pub struct Trial<'a> {
+    pub case: &'a Case,
+    /// `seed-N`, `replay` or `live`.
+    pub suffix: String,
+    pub seed: Option<u64>,
+}
+
+impl Trial<'_> {
+    /// `<area>/<name>/seed-<n>`
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.case.name, self.suffix)
+    }
+}
+
+/// What the expectations concluded, before known and expected failures are applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// One note per check: what matched (times, leads, confidences).
+    Pass(Vec<String>),
+    Fail(String),
+    Skipped(String),
+}
+
+/// What a trial reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pass,
+    Fail,
+    Skip,
+    /// A listed known failure that still fails (so the suite stays green, and notices
+    /// when it is fixed: then it reports `Fail`).
+    Known,
+}
+
+impl Status {
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+            Status::Known => "KNOWN",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TrialResult {
+    pub name: String,
+    pub status: Status,
+    pub message: String,
+    pub elapsed: Duration,
+}
+
+/// Every trial of `case`.
+pub fn trials(case: &Case) -> Vec<Trial<'_>> {
+    let seeds: Vec<Option<u64>> = match &case.source {
+        Source::Simulate { seeds, .. } => seeds.iter().copied().map(Some).collect(),
+        _ => vec![None],
+    };
+    trial_names(&case.source)
+        .into_iter()
+        .zip(seeds)
+        .map(|(suffix, seed)| Trial { case, suffix, seed })
+        .collect()
+}
+
+/// The case files under each path (a file, or a folder searched recursively), sorted.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|source| ScenarioError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            walk(path, &mut files)?;
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let io = |source| ScenarioError::Io {
+        path: dir.into(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Loads every case file under `paths`.
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Case>> {
+    discover(paths)?.iter().map(|p| load(p)).collect()
+}
+
+/// Runs every frame of a trial through one engine and keeps what the checks need.
+pub fn observe(trial: &Trial) -> Result<Option<Observed>> {
+    let case = trial.case;
+    let Some(mut episode) = open(case, trial.seed)? else {
+        return Ok(None);
+    };
+    let registry = Registry::embedded().map_err(|e| ScenarioError::Registry(e.to_string()))?;
+    let mut config = case.config.clone();
+    // The guard refuses this process's own pid and its parent's; a replay is not the
+    // daemon, and a simulated pid that happens to equal the test runner's must not
+    // change the verdict.
+    config.policy.daemon = DaemonIds {
+        pid: u32::MAX,
+        ppid: u32::MAX,
+    };
+    let mut engine: Engine<RecordingActuator, ManualPause> = qb_gadgets::engine(
+        &config,
+        &registry,
+        RecordingActuator::default(),
+        ManualPause::default(),
+    );
+    let mut obs = Observed::default();
+    while let Some(frame) = episode.next_frame().map_err(|e| ScenarioError::Source {
+        path: case.path.clone(),
+        message: e.to_string(),
+    })? {
+        if obs.frames == 0 {
+            obs.start_ns = frame.ts_ns;
+        }
+        obs.end_ns = frame.ts_ns;
+        obs.frames += 1;
+        let report = engine.step(&frame);
+        for d in report.decisions {
+            let key = (
+                d.gadget.to_string(),
+                d.kind.to_string(),
+                subject(d.cgroup.as_deref(), d.process.as_ref()),
+            );
+            let seen = obs.seen.entry(key).or_insert(Seen::default());
+            seen.count += 1;
+            if d.confidence > seen.max_confidence || seen.count == 1 {
+                seen.max_confidence = d.confidence;
+                seen.max_at_ns = d.ts_ns;
+            }
+            if worth_keeping(&d, &case.expects, &case.quiets) {
+                obs.decisions.push(d);
+            }
+        }
+        obs.incidents.extend(report.incidents);
+    }
+    let wanted = match &case.source {
+        Source::Simulate { label, .. } | Source::Replay { label, .. } => label.as_deref(),
+        Source::Live { .. } => None,
+    };
+    obs.label = episode_label(episode.labels(), wanted);
+    if wanted.is_some() && obs.label.is_none() {
+        return Err(ScenarioError::invalid(
+            &case.path,
+            "source.label",
+            format!("the run has no {:?} label", wanted.unwrap_or_default()),
+        ));
+    }
+    Ok(Some(obs))
+}
+
+/// The expectations' verdict on a trial.
+pub fn verdict(trial: &Trial) -> Verdict {
+    let case = trial.case;
+    let obs = match observe(trial) {
+        Ok(Some(obs)) => obs,
+        Ok(None) => return Verdict::Skipped(LIVE_SKIP.into()),
+        Err(e) => return Verdict::Fail(e.to_string()),
+    };
+    if obs.frames == 0 {
+        return Verdict::Fail(format!(
+            "{}: the source gave no frames",
+            case.path.display()
+        ));
+    }
+    let mut notes = Vec::new();
+    let mut failures = Vec::new();
+    let checks = case
+        .expects
+        .iter()
+        .map(|e| check_expect(e, &obs))
+        .chain(case.quiets.iter().map(|q| check_quiet(q, &obs)));
+    for check in checks {
+        match check {
+            Ok(note) => notes.push(note),
+            Err(why) => failures.push(why),
+        }
+    }
+    if failures.is_empty() {
+        Verdict::Pass(notes)
+    } else {
+        Verdict::Fail(failures.join("\n"))
+    }
+}
+
+/// Runs a trial and applies the case's known and expected failures.
+pub fn run(trial: &Trial) -> TrialResult {
+    let started = Instant::now();
+    let verdict = verdict(trial);
+    let case = trial.case;
+    let known = case.known_failures.get(&trial.suffix);
+    let (status, message) = match (verdict, &case.expect_failure, known) {
+        (Verdict::Skipped(why), _, _) => (Status::Skip, format!("skipped: {why}")),
+        (Verdict::Fail(why), Some(wanted), _) if why.contains(wanted.as_str()) => {
+            (Status::Pass, format!("failed as it must: {why}"))
+        }
+        (Verdict::Fail(why), Some(wanted), _) => (
+            Status::Fail,
+            format!("a must-fail case failed, but not with {wanted:?}: {why}"),
+        ),
+        (Verdict::Pass(notes), Some(wanted), _) => (
+            Status::Fail,
+            format!(
+                "a must-fail case passed (wanted a failure with {wanted:?}): {}",
+                notes.join("; ")
+            ),
+        ),
+        (Verdict::Fail(why), None, Some(known)) => {
+            (Status::Known, format!("known failure ({known}): {why}"))
+        }
+        (Verdict::Pass(notes), None, Some(known)) => (
+            Status::Fail,
+            format!(
+                "listed as a known failure ({known}) but passes now: remove known_failure.{} from {}; {}",
+                trial.suffix,
+                case.path.display(),
+                notes.join("; ")
+            ),
+        ),
+        (Verdict::Fail(why), None, None) => (Status::Fail, why),
+        (Verdict::Pass(notes), None, None) => (Status::Pass, notes.join("; ")),
+    };
+    TrialResult {
+        name: trial.name(),
+        status,
+        message,
+        elapsed: started.elapsed(),
+    }
+}

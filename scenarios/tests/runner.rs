@@ -1,0 +1,145 @@
+//! The runner itself: byte-stable replays, a recorded dataset replayed to the same
+//! verdict as its generator, live sources skipped, and known / expected failures
+//! judged by what really happened.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use qb_gadgets::incident::incident_json;
+use qb_scenarios::runner::observe;
+use qb_scenarios::{Status, parse, run, trials};
+use qb_simulator::StuckKind;
+
+const DEADLOCK: &str = r#"
+description = "a deadlock is restarted"
+[source]
+kind = "simulate"
+generator = "stuck/deadlock"
+seeds = [10002]
+duration = "6m"
+[[expect]]
+gadget = "pathologist"
+action = "restart"
+target = "label"
+after_onset = ["60s", "150s"]
+"#;
+
+fn incidents(text: &str, path: &Path) -> Vec<String> {
+    let case = parse(path, text).unwrap();
+    let trial = trials(&case).remove(0);
+    let obs = observe(&trial).unwrap().unwrap();
+    obs.incidents.iter().map(incident_json).collect()
+}
+
+#[test]
+fn a_case_run_twice_gives_byte_identical_incidents() {
+    let path = Path::new("cases/t/deadlock.toml");
+    let first = incidents(DEADLOCK, path);
+    assert!(
+        first.iter().any(|i| i.contains("\"action\":\"restart\"")),
+        "{first:?}"
+    );
+    assert_eq!(first, incidents(DEADLOCK, path));
+}
+
+#[test]
+fn a_recorded_dataset_replays_to_the_generators_incidents_and_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("rec");
+    qb_simulator::write_stuck(
+        &data,
+        StuckKind::Deadlock,
+        10_002,
+        Duration::from_secs(360),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let replay = DEADLOCK
+        .replace("kind = \"simulate\"", "kind = \"replay\"")
+        .replace(
+            "generator = \"stuck/deadlock\"\nseeds = [10002]\nduration = \"6m\"",
+            "path = \"rec\"",
+        );
+    let case_path = dir.path().join("deadlock.toml");
+    assert_eq!(
+        incidents(&replay, &case_path),
+        incidents(DEADLOCK, Path::new("cases/t/deadlock.toml"))
+    );
+    let case = parse(&case_path, &replay).unwrap();
+    let result = run(&trials(&case)[0]);
+    assert_eq!(
+        result.name,
+        format!(
+            "{}/deadlock/replay",
+            dir.path().file_name().unwrap().to_string_lossy()
+        )
+    );
+    assert_eq!(result.status, Status::Pass, "{}", result.message);
+}
+
+#[test]
+fn a_missing_recording_fails_the_trial_naming_the_path() {
+    let text = "description = \"d\"\n[source]\nkind = \"replay\"\npath = \"nowhere\"\n[[quiet]]\ngadget = \"oracle\"";
+    let case = parse(Path::new("/tmp/qb-none/x.toml"), text).unwrap();
+    let result = run(&trials(&case)[0]);
+    assert_eq!(result.status, Status::Fail);
+    assert!(
+        result.message.contains("source.path /tmp/qb-none/nowhere"),
+        "{}",
+        result.message
+    );
+}
+
+#[test]
+fn live_sources_are_skipped_with_the_reason() {
+    let text = "description = \"d\"\n[source]\nkind = \"live\"\nworkload = \"leak\"\n[[quiet]]\ngadget = \"oracle\"";
+    let case = parse(Path::new("x.toml"), text).unwrap();
+    let result = run(&trials(&case)[0]);
+    assert_eq!(result.status, Status::Skip);
+    assert_eq!(
+        result.message,
+        "skipped: live sources are run by the live end-to-end tests"
+    );
+}
+
+#[test]
+fn a_known_failure_that_passes_and_a_must_fail_case_that_passes_are_failures() {
+    let path = Path::new("cases/t/deadlock.toml");
+    let known = format!("{DEADLOCK}\n[known_failure]\nseed-10002 = \"it used to fail\"");
+    let case = parse(path, &known).unwrap();
+    let result = run(&trials(&case)[0]);
+    assert_eq!(result.status, Status::Fail);
+    assert!(
+        result
+            .message
+            .contains("passes now: remove known_failure.seed-10002"),
+        "{}",
+        result.message
+    );
+
+    let must_fail = format!("expect_failure = \"anything\"\n{DEADLOCK}");
+    let case = parse(path, &must_fail).unwrap();
+    let result = run(&trials(&case)[0]);
+    assert_eq!(result.status, Status::Fail);
+    assert!(
+        result.message.contains("a must-fail case passed"),
+        "{}",
+        result.message
+    );
+}
+
+#[test]
+fn a_failure_says_what_was_wanted_and_what_was_seen() {
+    let late = DEADLOCK.replace("[\"60s\", \"150s\"]", "[\"0s\", \"30s\"]");
+    let case = parse(Path::new("cases/t/deadlock.toml"), &late).unwrap();
+    let result = run(&trials(&case)[0]);
+    assert_eq!(result.status, Status::Fail);
+    // Seed 10002 over 6 minutes: onset at +128 s, the restart 70 s later (a 60 s hold-down).
+    assert!(
+        result.message.contains("wanted a pathologist restart incident on the label's pid 3002 [0s, 30s] after the onset; 1 matched otherwise, none in time: the first pathologist stuck -> restart (dry_run) on pid 3002 (java) at +198s (onset+70s) p=1.000"),
+        "{}",
+        result.message
+    );
+}
