@@ -153,6 +153,19 @@ impl Actuator for LinuxActuator {
     }
 
     fn snapshot(&mut self, target: &Target) -> StackSnapshot {
+        match self.start_time_ns(target.pid) {
+            Ok(start) if start == target.start_time_ns => {}
+            found => {
+                let why = format!(
+                    "pid {} is not the process the frame saw: {found:?}",
+                    target.pid
+                );
+                return StackSnapshot {
+                    kernel: why.clone(),
+                    user: why,
+                };
+            }
+        }
         let tasks = self.proc_root.join(format!("{}/task", target.pid));
         let kernel = match std::fs::read_dir(&tasks) {
             Ok(dir) => {

@@ -170,13 +170,14 @@ impl Oracle {
         Some(((ws >= 0.9) as u8 as f64 * 0.9, eta, "rule"))
     }
 
-    /// The fastest-growing process of the cgroup the policy allows acting on.
+    /// The fastest-growing process of the cgroup the policy allows acting on, and how
+    /// many growers it protected (a scope or a critical name can leave none).
     fn victim<'a>(
         &self,
         cgroup: &str,
         processes: &'a [ProcessRow],
-    ) -> Option<(&'a ProcessRow, f64)> {
-        processes
+    ) -> (Option<(&'a ProcessRow, f64)>, usize) {
+        let (allowed, protected): (Vec<_>, Vec<_>) = processes
             .iter()
             .filter(|p| cgroup == "/" || cgroup_under(&p.cgroup, cgroup))
             .filter_map(|p| {
@@ -185,16 +186,17 @@ impl Oracle {
                 let score = growth * weight;
                 (score > 0.0).then_some((p, score))
             })
-            .filter(|(p, _)| {
+            .partition(|(p, _)| {
                 self.policy
                     .screen(ActionKind::Kill, &Target::from_process(p))
                     .is_ok()
-            })
-            .max_by(|a, b| {
-                a.1.total_cmp(&b.1)
-                    .then(a.0.rss_bytes.cmp(&b.0.rss_bytes))
-                    .then(b.0.pid.cmp(&a.0.pid))
-            })
+            });
+        let best = allowed.into_iter().max_by(|a, b| {
+            a.1.total_cmp(&b.1)
+                .then(a.0.rss_bytes.cmp(&b.0.rss_bytes))
+                .then(b.0.pid.cmp(&a.0.pid))
+        });
+        (best, protected.len())
     }
 
     /// RSS growth in bytes per second over the process's recent ticks.
@@ -345,7 +347,9 @@ impl Gadget for Oracle {
                     d.evidence.insert("arima_eta_s", e);
                 }
             }
-            if let Some((victim, growth)) = self.victim(&v.cgroup, &frame.processes) {
+            let (victim, protected) = self.victim(&v.cgroup, &frame.processes);
+            d.evidence.insert("protected_growers", protected as f64);
+            if let Some((victim, growth)) = victim {
                 d.evidence.insert("victim_growth_bytes_per_s", growth);
                 d.evidence
                     .insert("victim_rss_bytes", victim.rss_bytes as f64);
