@@ -157,6 +157,10 @@ pub struct StuckGenerator {
     read_bytes: f64,
     backlog: f64,
     unread: f64,
+    /// Bytes per request waiting unread: from a 4-byte ping to a 600-byte API call
+    /// (log-uniform), so a hang's pile-up is not always tens of kilobytes. A real light
+    /// server (4-byte requests) piles up ~10 KB, which a fixed 300 bytes never showed.
+    request_bytes: f64,
     labels: Vec<LabelRow>,
 }
 
@@ -171,7 +175,7 @@ impl StuckGenerator {
             Runtime::Python => 1 + (r.next_u64() % 8) as u32,
             Runtime::Go => 8 + (r.next_u64() % 24) as u32,
         };
-        Ok(StuckGenerator {
+        let mut g = StuckGenerator {
             kind,
             runtime,
             host: format!("sim-{seed}"),
@@ -204,9 +208,13 @@ impl StuckGenerator {
             read_bytes: 0.0,
             backlog: 0.0,
             unread: 0.0,
+            request_bytes: 0.0,
             labels: Vec::new(),
             rng,
-        })
+        };
+        // Drawn last from the parameter stream, so every other draw is as it was.
+        g.request_bytes = (4f64.ln() + r.unit() * (600f64 / 4.0).ln()).exp();
+        Ok(g)
     }
 
     /// What the target does this tick: (cpu share of one core, requests served,
@@ -461,8 +469,7 @@ impl StuckGenerator {
                 local_port: 8080,
                 remote_addr: format!("10.0.1.{}", 10 + i),
                 remote_port: 40_000 + i,
-                // Unread requests of ~300 bytes each.
-                rx_queue: (per_client * 300.0).round() as u32,
+                rx_queue: (per_client * self.request_bytes).round() as u32,
                 tx_queue: 0,
                 rtt_us: Some(200 + 50 * i),
                 age_ms: Some(((ts - START_NS) / 1_000_000) as u64),
