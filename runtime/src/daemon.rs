@@ -94,7 +94,11 @@ impl Daemon {
             if sample_faster != faster {
                 tracing::info!(
                     "sampling {}",
-                    if sample_faster { "faster" } else { "at the normal interval" }
+                    if sample_faster {
+                        "faster"
+                    } else {
+                        "at the normal interval"
+                    }
                 );
                 faster = sample_faster;
             }

@@ -14,8 +14,8 @@ use qb_gadgets::{Gadget, Incident, Mode, Outcome, TickReport};
 /// Tick latency buckets, in seconds: 100 us to 1 s, finer where ticks usually land
 /// (tens of milliseconds: the recorder's /proc walk dominates).
 pub const TICK_BUCKETS: [f64; 18] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15,
-    0.2, 0.3, 0.5, 0.75, 1.0,
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2,
+    0.3, 0.5, 0.75, 1.0,
 ];
 
 #[derive(Debug, Default, Clone)]

@@ -79,9 +79,12 @@ pub fn headline(name: &str, v: &Value) -> String {
     let found = match name {
         "oracle_lstm" | "oracle_arima" => oracle_headline(v),
         "pathologist" => class_headline(&v["model"], "stuck"),
-        "equalizer" => v["model"]["auc"]
-            .as_f64()
-            .map(|auc| format!("ROC AUC {auc:.3} (rule baseline {})", num(&v["rule_baseline"]["auc"]))),
+        "equalizer" => v["model"]["auc"].as_f64().map(|auc| {
+            format!(
+                "ROC AUC {auc:.3} (rule baseline {})",
+                num(&v["rule_baseline"]["auc"])
+            )
+        }),
         _ => None,
     };
     found.unwrap_or_else(|| "no headline known for this file (see the file)".to_string())

@@ -188,9 +188,9 @@ pub fn parse_metrics(text: &str) -> Result<Option<SocketAddr>, String> {
             .parse()
             .map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p))
             .map_err(|_| format!("{text:?} has no valid port"))?,
-        None => text.parse().map_err(|_| {
-            format!("{text:?} is not an address like 127.0.0.1:9464 (or `off`)")
-        })?,
+        None => text
+            .parse()
+            .map_err(|_| format!("{text:?} is not an address like 127.0.0.1:9464 (or `off`)"))?,
     };
     if !addr.ip().is_loopback() {
         return Err(format!(
@@ -211,7 +211,8 @@ mod tests {
 
     #[test]
     fn the_daemon_table_is_ours_and_the_rest_is_the_gadgets() {
-        let f = parse("mode = \"observe\"\n[daemon]\ninterval = \"2s\"\nmetrics = \"off\"").unwrap();
+        let f =
+            parse("mode = \"observe\"\n[daemon]\ninterval = \"2s\"\nmetrics = \"off\"").unwrap();
         assert_eq!(f.config.mode, qb_gadgets::Mode::Observe);
         assert_eq!(f.daemon.interval.as_deref(), Some("2s"));
         assert_eq!(parse("").unwrap().daemon, DaemonSection::default());
@@ -239,7 +240,11 @@ mod tests {
         assert_eq!(parse_metrics("127.0.0.1:0").unwrap().unwrap().port(), 0);
         assert!(parse_metrics("[::1]:9464").unwrap().is_some());
         assert!(parse_metrics("localhost:9464").unwrap().is_some());
-        assert!(parse_metrics("10.0.0.1:9464").unwrap_err().contains("loopback"));
+        assert!(
+            parse_metrics("10.0.0.1:9464")
+                .unwrap_err()
+                .contains("loopback")
+        );
         assert!(parse_metrics("[::]:9464").unwrap_err().contains("loopback"));
         assert!(parse_metrics("nonsense").is_err());
     }
