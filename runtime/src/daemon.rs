@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use qb_gadgets::{Config, Engine, LinuxActuator};
+use qb_gadgets::{Engine, LinuxActuator};
 use qb_models::registry::Registry;
 use qb_recorder::{Recorder, RecorderConfig};
 use qb_signals::Table;
@@ -15,7 +15,7 @@ use crate::cli::RunArgs;
 use crate::metrics::{Metrics, SharedMetrics, lock};
 use crate::output::Output;
 use crate::pause::ReloadablePause;
-use crate::settings::{ConfigFile, Settings, parse_interval};
+use crate::settings::{ConfigFile, Settings, mode_name, parse_interval};
 
 /// The live tables: what the gadgets read. Syscalls need root for eBPF and otherwise
 /// fall back to sampling /proc; the recorder says which it got.
@@ -60,7 +60,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     daemon.log_models();
     tracing::info!(
         "gadgetd started: mode {}, interval {}, config {}",
-        mode_name(&daemon.settings.config),
+        mode_name(daemon.settings.config.mode),
         humantime::format_duration(daemon.settings.interval),
         daemon
             .settings
@@ -184,7 +184,7 @@ impl Daemon {
         tracing::info!(
             "reloaded {}: mode {}, {} rules{}",
             path.display(),
-            mode_name(&self.settings.config),
+            mode_name(self.settings.config.mode),
             self.settings.config.rules.len(),
             if rebuild {
                 ", gadgets rebuilt (their histories start again)"
@@ -290,13 +290,6 @@ fn start_recorder() -> anyhow::Result<Recorder> {
         tracing::warn!("{table}: degraded: {note}");
     }
     Ok(recorder)
-}
-
-fn mode_name(config: &Config) -> String {
-    serde_json::to_value(config.mode)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_else(|| format!("{:?}", config.mode))
 }
 
 /// SIGTERM / SIGINT end the run after the current tick; a second one ends it at once.

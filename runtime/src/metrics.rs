@@ -106,7 +106,7 @@ impl Metrics {
     }
 
     pub fn set_mode(&mut self, mode: Mode) {
-        self.mode = serde_tag_value(&mode);
+        self.mode = crate::settings::mode_name(mode);
     }
 
     pub fn render(&self, resident_bytes: Option<u64>) -> String {
@@ -203,13 +203,6 @@ fn serde_tag<T: serde::Serialize>(value: &T, tag: &str) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.get(tag).and_then(|t| t.as_str()).map(String::from))
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-fn serde_tag_value<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_else(|| "unknown".to_string())
 }
 

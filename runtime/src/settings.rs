@@ -124,9 +124,14 @@ impl Settings {
             config.mode = mode;
         }
         let flag = |name: &str, e: String| InputError(format!("--{name}: {e}"));
+        // Checked by `ConfigFile::parse` already; named the same way should that change.
+        let in_file = |key: &str, e: String| {
+            let file = args.config.as_deref().unwrap_or(Path::new("config"));
+            InputError(format!("{}: [daemon] {key}: {e}", file.display()))
+        };
         let interval = match (&args.interval, &daemon.interval) {
             (Some(t), _) => parse_interval(t).map_err(|e| flag("interval", e))?,
-            (None, Some(t)) => parse_interval(t).map_err(|e| InputError(e.to_string()))?,
+            (None, Some(t)) => parse_interval(t).map_err(|e| in_file("interval", e))?,
             (None, None) => DEFAULT_INTERVAL,
         };
         let duration = args
@@ -139,7 +144,7 @@ impl Settings {
         } else {
             match (&args.metrics, &daemon.metrics) {
                 (Some(t), _) => parse_metrics(t).map_err(|e| flag("metrics", e))?,
-                (None, Some(t)) => parse_metrics(t).map_err(InputError)?,
+                (None, Some(t)) => parse_metrics(t).map_err(|e| in_file("metrics", e))?,
                 (None, None) => Some(DEFAULT_METRICS),
             }
         };
@@ -162,6 +167,14 @@ impl Settings {
     pub fn faster_interval(&self) -> Duration {
         (self.interval / 2).max(FASTEST_INTERVAL.min(self.interval))
     }
+}
+
+/// The mode as the config and the JSON lines spell it (`dry_run`).
+pub fn mode_name(mode: qb_gadgets::Mode) -> String {
+    serde_json::to_value(mode)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_else(|| format!("{mode:?}"))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

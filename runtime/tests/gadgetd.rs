@@ -106,6 +106,41 @@ fn models_lists_the_four_embedded_models() {
     assert_eq!(stdout.matches("status: ok").count(), 4, "{stdout}");
 }
 
+/// A copy of the trained models directory with the LSTM's artifact corrupted.
+fn models_with_a_corrupt_lstm() -> tempfile::TempDir {
+    let src = runtime_file("../models");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(src.join("manifest.toml"), dir.path().join("manifest.toml")).unwrap();
+    for sub in ["artifacts", "metrics"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(src.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.path().join(sub).join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let lstm = dir.path().join("artifacts/oracle_lstm.qbm");
+    let mut bytes = std::fs::read(&lstm).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&lstm, bytes).unwrap();
+    dir
+}
+
+#[test]
+fn models_from_a_directory_show_metrics_and_refuse_a_corrupt_artifact() {
+    let dir = models_with_a_corrupt_lstm();
+    let out = gadgetd(&["models", "--models", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("status: ok").count(), 3, "{stdout}");
+    assert!(
+        stdout.contains("REFUSED, its gadget runs the rule baseline"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("checksum"), "{stdout}");
+    assert!(stdout.contains("arima: caught 20/20 leaks"), "{stdout}");
+}
+
 #[test]
 fn the_unit_runs_the_daemon_on_the_example_config() {
     let unit = std::fs::read_to_string(runtime_file("gadgetd.service")).unwrap();
@@ -364,4 +399,35 @@ fn live_sighup_with_a_broken_file_keeps_the_old_config() {
     d.signal(libc::SIGTERM);
     let status = d.wait_exit();
     assert!(status.success(), "{status}; stderr:\n{}", d.stderr_text());
+}
+
+#[test]
+fn live_a_corrupt_model_falls_back_to_its_rule_and_the_daemon_runs() {
+    if let Some(reason) = live_skip_reason() {
+        println!("skipped: {reason}");
+        return;
+    }
+    let models = models_with_a_corrupt_lstm();
+    let mut d = Daemon::start(&[
+        "--models",
+        models.path().to_str().unwrap(),
+        "--metrics",
+        "127.0.0.1:0",
+        "--duration",
+        "10m",
+        "--quiet",
+    ]);
+    let addr = d.metrics_addr();
+    let text = d.wait_for("ticks", |_| {
+        scrape(addr).filter(|t| metric(t, "qbranch_ticks_total").is_some_and(|n| n > 0.0))
+    });
+    let info = "qbranch_model_info{gadget=\"oracle\",model=\"oracle_lstm\",status=\"rule\"} 1";
+    assert!(text.contains(info), "{text}");
+    assert!(
+        d.stderr_text().contains("oracle_lstm not used"),
+        "{}",
+        d.stderr_text()
+    );
+    d.signal(libc::SIGTERM);
+    assert!(d.wait_exit().success());
 }
