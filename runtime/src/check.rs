@@ -12,7 +12,32 @@ use crate::settings::{ConfigFile, DEFAULT_INTERVAL, DEFAULT_METRICS, InputError,
 pub fn run(path: &Path) -> Result<(), InputError> {
     let file = ConfigFile::load(path)?;
     print!("{}", summary(&file));
+    if let Some(dir) = &file.daemon.models {
+        // Not an error: the daemon runs without it (embedded models, or rules).
+        println!("{}", models_dir_status(dir));
+    }
     Ok(())
+}
+
+fn models_dir_status(dir: &Path) -> String {
+    match qb_models::registry::Registry::from_dir(dir) {
+        Ok(r) => {
+            let status = r.status();
+            let refused: Vec<String> = status
+                .iter()
+                .filter_map(|(name, s)| s.as_ref().err().map(|e| format!("{name}: {e}")))
+                .collect();
+            if refused.is_empty() {
+                format!("models dir: all {} models verified", status.len())
+            } else {
+                format!(
+                    "WARNING models dir: refused (their gadgets run the rule baseline): {}",
+                    refused.join("; ")
+                )
+            }
+        }
+        Err(e) => format!("WARNING models dir: {e} (the embedded models would run)"),
+    }
 }
 
 pub fn summary(file: &ConfigFile) -> String {
