@@ -1,0 +1,280 @@
+//! The daemon's counters and their Prometheus text exposition (format 0.0.4).
+//!
+//! The loop updates a `Metrics` behind `Arc<Mutex<..>>` once per tick; the HTTP thread
+//! renders it. A poisoned lock (a panic elsewhere) still renders: the counters are
+//! plain numbers and stay consistent enough to be worth serving.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use qb_gadgets::{Gadget, Incident, Mode, Outcome, TickReport};
+
+/// Tick latency buckets, in seconds: 100 us to 1 s, finer where ticks usually land
+/// (tens of milliseconds: the recorder's /proc walk dominates).
+pub const TICK_BUCKETS: [f64; 18] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2,
+    0.3, 0.5, 0.75, 1.0,
+];
+
+#[derive(Debug, Default, Clone)]
+pub struct Histogram {
+    /// Non-cumulative counts per bucket of `TICK_BUCKETS`, then one for +Inf.
+    counts: [u64; TICK_BUCKETS.len() + 1],
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, seconds: f64) {
+        let i = TICK_BUCKETS
+            .iter()
+            .position(|le| seconds <= *le)
+            .unwrap_or(TICK_BUCKETS.len());
+        self.counts[i] += 1;
+        self.sum += seconds;
+        self.count += 1;
+    }
+
+    fn render(&self, name: &str, out: &mut String) {
+        let mut cumulative = 0;
+        for (le, n) in TICK_BUCKETS.iter().zip(&self.counts) {
+            cumulative += n;
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum {}", self.sum);
+        let _ = writeln!(out, "{name}_count {}", self.count);
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// (gadget, kind) -> onsets.
+    decisions: BTreeMap<(String, String), u64>,
+    /// (gadget, action, outcome) -> incidents, refusals included.
+    actions: BTreeMap<(String, String, String), u64>,
+    /// (gadget, refusal rule) -> refusals.
+    refusals: BTreeMap<(String, String), u64>,
+    tick_seconds: Histogram,
+    ticks: u64,
+    /// (gadget, model, status) of the gadgets running now.
+    models: Vec<(String, String, String)>,
+    mode: String,
+}
+
+pub type SharedMetrics = Arc<Mutex<Metrics>>;
+
+/// The lock, even if a panic poisoned it: serving counters beats serving nothing.
+pub fn lock(m: &SharedMetrics) -> MutexGuard<'_, Metrics> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Metrics {
+    pub fn record_tick(&mut self, latency: Duration, report: &TickReport) {
+        self.ticks += 1;
+        self.tick_seconds.observe(latency.as_secs_f64());
+        for d in &report.onsets {
+            *self
+                .decisions
+                .entry((d.gadget.to_string(), d.kind.to_string()))
+                .or_default() += 1;
+        }
+        for i in &report.incidents {
+            let gadget = i.decision.gadget.to_string();
+            let key = (gadget.clone(), i.action.clone(), outcome_name(i));
+            *self.actions.entry(key).or_default() += 1;
+            if let Outcome::Refused { refusal } = &i.outcome {
+                let rule = serde_tag(refusal, "rule");
+                *self.refusals.entry((gadget, rule)).or_default() += 1;
+            }
+        }
+    }
+
+    pub fn set_gadgets(&mut self, gadgets: &[Box<dyn Gadget>]) {
+        self.models = gadgets
+            .iter()
+            .flat_map(|g| {
+                g.models().into_iter().map(|(model, how)| {
+                    // `model` or `rule: <why>`; the why is logged, not a label value.
+                    let status = if how == "model" { "model" } else { "rule" };
+                    (g.name().to_string(), model.to_string(), status.to_string())
+                })
+            })
+            .collect();
+    }
+
+    pub fn set_mode(&mut self, mode: Mode) {
+        self.mode = crate::settings::mode_name(mode);
+    }
+
+    pub fn render(&self, resident_bytes: Option<u64>) -> String {
+        let mut out = String::new();
+        write_family(
+            &mut out,
+            "qbranch_decisions_total",
+            "counter",
+            "Decisions that started (onsets), by gadget and kind.",
+        );
+        for ((gadget, kind), n) in &self.decisions {
+            let labels = labels(&[("gadget", gadget), ("kind", kind)]);
+            let _ = writeln!(out, "qbranch_decisions_total{labels} {n}");
+        }
+        write_family(
+            &mut out,
+            "qbranch_actions_total",
+            "counter",
+            "Actions the rules asked for, by outcome (refused, observed, dry_run, done, failed).",
+        );
+        for ((gadget, action, outcome), n) in &self.actions {
+            let labels = labels(&[("gadget", gadget), ("action", action), ("outcome", outcome)]);
+            let _ = writeln!(out, "qbranch_actions_total{labels} {n}");
+        }
+        write_family(
+            &mut out,
+            "qbranch_refusals_total",
+            "counter",
+            "Actions the safety guard refused, by the guard's rule.",
+        );
+        for ((gadget, rule), n) in &self.refusals {
+            let labels = labels(&[("gadget", gadget), ("rule", rule)]);
+            let _ = writeln!(out, "qbranch_refusals_total{labels} {n}");
+        }
+        write_family(
+            &mut out,
+            "qbranch_tick_seconds",
+            "histogram",
+            "Wall time of one tick: collect the frame, run the engine, write the output.",
+        );
+        self.tick_seconds.render("qbranch_tick_seconds", &mut out);
+        write_family(&mut out, "qbranch_ticks_total", "counter", "Ticks run.");
+        let _ = writeln!(out, "qbranch_ticks_total {}", self.ticks);
+        write_family(
+            &mut out,
+            "qbranch_model_info",
+            "gauge",
+            "Each gadget's model and whether it runs (model) or fell back to its rule.",
+        );
+        for (gadget, model, status) in &self.models {
+            let labels = labels(&[("gadget", gadget), ("model", model), ("status", status)]);
+            let _ = writeln!(out, "qbranch_model_info{labels} 1");
+        }
+        write_family(&mut out, "qbranch_mode", "gauge", "The executor's mode.");
+        let _ = writeln!(out, "qbranch_mode{} 1", labels(&[("mode", &self.mode)]));
+        if let Some(bytes) = resident_bytes {
+            write_family(
+                &mut out,
+                "qbranch_resident_memory_bytes",
+                "gauge",
+                "This daemon's resident set size.",
+            );
+            let _ = writeln!(out, "qbranch_resident_memory_bytes {bytes}");
+        }
+        out
+    }
+}
+
+fn write_family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// Label values escape backslash, double quote and newline (exposition format 0.0.4).
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The outcome as it serialises (`refused`, `dry_run`, ...): one name in JSON and metrics.
+fn outcome_name(i: &Incident) -> String {
+    serde_tag(&i.outcome, "outcome")
+}
+
+fn serde_tag<T: serde::Serialize>(value: &T, tag: &str) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.get(tag).and_then(|t| t.as_str()).map(String::from))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Resident set size from /proc/self/statm (pages) times the page size.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qb_gadgets::{Decision, Refusal};
+
+    fn incident(outcome: Outcome) -> Incident {
+        Incident {
+            ts_ns: 0,
+            rule: "oracle-kill".into(),
+            action: "kill".into(),
+            mode: Mode::DryRun,
+            outcome,
+            decision: Decision::new("oracle", "oom_forecast", 0),
+            stacks: None,
+        }
+    }
+
+    #[test]
+    fn a_tick_counts_onsets_actions_refusals_and_latency() {
+        let mut m = Metrics::default();
+        m.set_mode(Mode::DryRun);
+        let report = TickReport {
+            onsets: vec![Decision::new("oracle", "oom_forecast", 0)],
+            incidents: vec![
+                incident(Outcome::DryRun),
+                incident(Outcome::Refused {
+                    refusal: Refusal::HostPid { pid: 1 },
+                }),
+            ],
+            ..TickReport::default()
+        };
+        m.record_tick(Duration::from_millis(40), &report);
+        m.record_tick(Duration::from_secs(2), &TickReport::default());
+        let text = m.render(Some(4096));
+        for line in [
+            "qbranch_decisions_total{gadget=\"oracle\",kind=\"oom_forecast\"} 1",
+            "qbranch_actions_total{gadget=\"oracle\",action=\"kill\",outcome=\"dry_run\"} 1",
+            "qbranch_actions_total{gadget=\"oracle\",action=\"kill\",outcome=\"refused\"} 1",
+            "qbranch_refusals_total{gadget=\"oracle\",rule=\"host_pid\"} 1",
+            "qbranch_tick_seconds_bucket{le=\"0.05\"} 1",
+            "qbranch_tick_seconds_bucket{le=\"1\"} 1",
+            "qbranch_tick_seconds_bucket{le=\"+Inf\"} 2",
+            "qbranch_tick_seconds_count 2",
+            "qbranch_ticks_total 2",
+            "qbranch_mode{mode=\"dry_run\"} 1",
+            "qbranch_resident_memory_bytes 4096",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(labels(&[("a", "x\"y\\z\nw")]), "{a=\"x\\\"y\\\\z\\nw\"}");
+    }
+
+    #[test]
+    fn resident_memory_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(resident_bytes().is_some_and(|b| b > 0));
+        }
+    }
+}

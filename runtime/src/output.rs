@@ -1,0 +1,138 @@
+//! Where a tick's decisions and incidents go: JSON lines on stdout (for a pipe or the
+//! journal), every incident appended to the incidents file, and a readable line each on
+//! stderr through tracing.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use qb_gadgets::incident::{decision_json, decision_line, incident_json, incident_line};
+use qb_gadgets::{Outcome, TickReport};
+
+#[derive(Debug)]
+pub struct Output {
+    stdout: bool,
+    incidents: Option<IncidentLog>,
+}
+
+impl Output {
+    /// Opens (creating its directory) the incidents file now, so a path that cannot be
+    /// written stops the start, not the first incident hours later.
+    pub fn new(quiet: bool, incidents: Option<&Path>) -> anyhow::Result<Output> {
+        Ok(Output {
+            stdout: !quiet,
+            incidents: incidents.map(IncidentLog::open).transpose()?,
+        })
+    }
+
+    pub fn tick(&mut self, report: &TickReport) {
+        for d in &report.onsets {
+            tracing::info!("{}", decision_line(d));
+            self.print(&decision_json(d));
+        }
+        for i in &report.incidents {
+            match &i.outcome {
+                Outcome::Done { .. } | Outcome::Failed { .. } => {
+                    tracing::warn!("{}", incident_line(i));
+                }
+                _ => tracing::info!("{}", incident_line(i)),
+            }
+            let line = incident_json(i);
+            self.print(&line);
+            if let Some(log) = &mut self.incidents {
+                log.append(&line);
+            }
+        }
+    }
+
+    fn print(&mut self, line: &str) {
+        if !self.stdout {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+            // A closed pipe must not stop the daemon; the stderr lines and the
+            // incidents file carry on.
+            tracing::error!("stdout: {e}: no more JSON lines on stdout");
+            self.stdout = false;
+        }
+    }
+}
+
+#[derive(Debug)]
+struct IncidentLog {
+    path: PathBuf,
+    file: File,
+    /// Logged once per run of failures, not every incident.
+    failing: bool,
+}
+
+impl IncidentLog {
+    fn open(path: &Path) -> anyhow::Result<IncidentLog> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("incidents: cannot create {}", dir.display()))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("incidents: cannot open {}", path.display()))?;
+        Ok(IncidentLog {
+            path: path.to_path_buf(),
+            file,
+            failing: false,
+        })
+    }
+
+    /// One write per line (O_APPEND keeps concurrent appenders' lines whole); the file
+    /// is unbuffered, so each line is in the kernel when this returns.
+    fn append(&mut self, line: &str) {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        match self.file.write_all(&bytes) {
+            Ok(()) => self.failing = false,
+            Err(e) if !self.failing => {
+                tracing::error!("incidents: {}: {e}", self.path.display());
+                self.failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qb_gadgets::{Decision, Incident, Mode};
+
+    #[test]
+    fn incidents_are_appended_as_json_lines_in_a_new_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/incidents.jsonl");
+        let mut out = Output::new(true, Some(&path)).unwrap();
+        let incident = Incident {
+            ts_ns: 0,
+            rule: "r".into(),
+            action: "report".into(),
+            mode: Mode::DryRun,
+            outcome: Outcome::DryRun,
+            decision: Decision::new("oracle", "oom_forecast", 0),
+            stacks: None,
+        };
+        let report = TickReport {
+            incidents: vec![incident.clone(), incident],
+            ..TickReport::default()
+        };
+        out.tick(&report);
+        out.tick(&report);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 4);
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["event"], "action");
+        }
+    }
+}
