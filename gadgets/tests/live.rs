@@ -202,7 +202,6 @@ macro_rules! live_session {
             Ok(s) => s,
             Err(why) => {
                 println!("skipped: {why}");
-                say(&format!("skipped: {why}"));
                 return;
             }
         }
