@@ -81,8 +81,18 @@ pub struct Leak {
 
 impl Leak {
     pub fn start(opts: &LeakOptions, live: &LiveOptions) -> Result<Self, LiveError> {
+        Self::start_named(opts, live, "leak")
+    }
+
+    /// As [`Leak::start`], with `name` in its cgroup and scratch directory names, so one
+    /// process can run several leaks side by side.
+    pub fn start_named(
+        opts: &LeakOptions,
+        live: &LiveOptions,
+        name: &str,
+    ) -> Result<Self, LiveError> {
         opts.validate()?;
-        let dir = ScratchDir::create("leak")?;
+        let dir = ScratchDir::create(name)?;
         let cmd = match opts.tool {
             // A service with a working set (a quarter of the limit) and hot page cache
             // (an eighth), as the synthetic family has, leaking on top.
@@ -95,7 +105,7 @@ impl Leak {
             ])?,
             LeakTool::StressNg => stress_ng(live.duration)?,
         };
-        let cgroup = ScratchCgroup::create(&live.cgroup_root, "leak")?;
+        let cgroup = ScratchCgroup::create(&live.cgroup_root, name)?;
         cgroup.set_memory_limit(opts.limit)?;
         let cpu = opts
             .cpu
@@ -115,6 +125,29 @@ impl Leak {
             oom_ns: None,
             oom_kills_before,
         })
+    }
+}
+
+/// For a caller driving the leak tick by tick (a test acting on it).
+impl Leak {
+    /// The leaking process.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Its memory cgroup: path, usage, OOM kill count.
+    pub fn cgroup(&self) -> &ScratchCgroup {
+        &self.cgroup
+    }
+
+    /// The frame time the leak started (the leaker's warm-up over), once seen by `tick`.
+    pub fn started_ns(&self) -> Option<i64> {
+        self.started_ns
+    }
+
+    /// Whether the leaker has exited (reaped here, so it does not linger as a zombie).
+    pub fn exited(&mut self) -> bool {
+        self.worker.exited().is_some()
     }
 }
 

@@ -23,9 +23,10 @@ use std::path::Path;
 
 use qb_signals::{Frame, LabelRow, Table};
 
-pub use leak::{LeakOptions, LeakTool};
+pub use leak::{Leak, LeakOptions, LeakTool};
 pub use session::{LiveOptions, LiveSummary, run};
-pub use stuck::StuckFault;
+pub use spawn::{Worker, WorkerLauncher, set_worker_launcher};
+pub use stuck::{Stuck, StuckFault};
 pub use toxic::{ToxicMode, ToxicOptions};
 
 /// What `qbranch simulate live` can run.

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::Duration;
 
@@ -20,8 +21,26 @@ pub struct Worker {
     lines: Receiver<String>,
 }
 
-/// `qbranch workload ARGS...`: this very binary in worker mode (see [`crate::worker`]).
+/// Builds the command that runs [`crate::worker::main`] with the given arguments
+/// (`leak rate=...`, `server`).
+pub type WorkerLauncher = fn(&[String]) -> Command;
+
+static LAUNCHER: OnceLock<WorkerLauncher> = OnceLock::new();
+
+/// Replaces how workload processes are started, for a program whose `main` cannot
+/// dispatch `workload NAME ...` itself (a test harness driving workloads directly).
+/// Set once per process, before the first workload starts; returns false (and changes
+/// nothing) when one was already set. `qbranch` never sets it.
+pub fn set_worker_launcher(launcher: WorkerLauncher) -> bool {
+    LAUNCHER.set(launcher).is_ok()
+}
+
+/// `qbranch workload ARGS...`: this very binary in worker mode (see [`crate::worker`]),
+/// unless a launcher was set.
 pub fn worker_command(args: &[String]) -> Result<Command, LiveError> {
+    if let Some(launch) = LAUNCHER.get() {
+        return Ok(launch(args));
+    }
     let exe = std::env::current_exe().map_err(|e| LiveError::io("the qbranch executable", e))?;
     let mut cmd = Command::new(exe);
     cmd.arg("workload").args(args);

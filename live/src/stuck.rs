@@ -94,6 +94,34 @@ impl Stuck {
     }
 }
 
+/// For a caller driving the server tick by tick (a test acting on it).
+impl Stuck {
+    /// The server process.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The server's cgroup.
+    pub fn cgroup(&self) -> &ScratchCgroup {
+        &self.cgroup
+    }
+
+    /// When the fault was triggered (wall clock, as the recorder stamps frames).
+    pub fn onset_ns(&self) -> Option<i64> {
+        self.onset_ns
+    }
+
+    /// Responses the clients got so far.
+    pub fn served(&self) -> u64 {
+        self.clients.served()
+    }
+
+    /// Whether the server has exited (reaped here, so it does not linger as a zombie).
+    pub fn exited(&mut self) -> bool {
+        self.server.exited().is_some()
+    }
+}
+
 fn threads(pid: u32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count() as u64)
 }

@@ -182,17 +182,29 @@ impl Shared {
     }
 
     fn deadlock(self: &Arc<Self>) {
-        let barrier = Arc::new(Barrier::new(3));
+        // The first locks are taken one after the other: once `a` is held no handler can
+        // hold `b` (handlers take `a` first), so taking `b` never waits behind a handler
+        // that waits for `a`. Taken at once, both could end up stuck behind handlers
+        // before the fault was reported.
+        let a_held = Arc::new(Barrier::new(2));
+        let both_held = Arc::new(Barrier::new(3));
         for first_a in [true, false] {
-            let (s, barrier) = (Arc::clone(self), Arc::clone(&barrier));
+            let s = Arc::clone(self);
+            let (a_held, both_held) = (Arc::clone(&a_held), Arc::clone(&both_held));
             std::thread::spawn(move || {
                 let (first, second) = if first_a { (&s.a, &s.b) } else { (&s.b, &s.a) };
+                if !first_a {
+                    a_held.wait();
+                }
                 let _held = first.lock().unwrap_or_else(PoisonError::into_inner);
-                barrier.wait();
+                if first_a {
+                    a_held.wait();
+                }
+                both_held.wait();
                 let _never = second.lock();
             });
         }
-        barrier.wait();
+        both_held.wait();
     }
 
     fn livelock(self: &Arc<Self>) {
