@@ -20,7 +20,7 @@ use crate::safety::Target;
 const NAME: &str = "pathologist";
 /// The rule baseline's confidence when it says stuck.
 const RULE_CONFIDENCE: f64 = 0.5;
-const EVIDENCE: [&str; 7] = [
+const EVIDENCE: [&str; 10] = [
     "cpu_cores",
     "io_rate",
     "syscall_rate",
@@ -28,6 +28,9 @@ const EVIDENCE: [&str; 7] = [
     "wait_futex_share",
     "d_state_share",
     "progress_share",
+    "connections_silent",
+    "unread_bytes",
+    "backlog",
 ];
 
 #[derive(Debug)]

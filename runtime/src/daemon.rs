@@ -126,9 +126,11 @@ impl Daemon {
     fn tick(&mut self) -> bool {
         let t0 = Instant::now();
         let frame = self.recorder.collect(qb_recorder::now_ns());
+        let t1 = Instant::now();
         let report = self.engine.step(&frame);
+        let engine = t1.elapsed();
         self.output.tick(&report);
-        lock(&self.metrics).record_tick(t0.elapsed(), &report);
+        lock(&self.metrics).record_tick(t0.elapsed(), engine, &report);
         report.sample_faster
     }
 

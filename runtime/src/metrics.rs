@@ -58,6 +58,8 @@ pub struct Metrics {
     /// (gadget, refusal rule) -> refusals.
     refusals: BTreeMap<(String, String), u64>,
     tick_seconds: Histogram,
+    /// The engine's share of a tick (gadgets, rules, executor), without the recorder.
+    engine_seconds: Histogram,
     ticks: u64,
     /// (gadget, model, status) of the gadgets running now.
     models: Vec<(String, String, String)>,
@@ -72,9 +74,10 @@ pub fn lock(m: &SharedMetrics) -> MutexGuard<'_, Metrics> {
 }
 
 impl Metrics {
-    pub fn record_tick(&mut self, latency: Duration, report: &TickReport) {
+    pub fn record_tick(&mut self, latency: Duration, engine: Duration, report: &TickReport) {
         self.ticks += 1;
         self.tick_seconds.observe(latency.as_secs_f64());
+        self.engine_seconds.observe(engine.as_secs_f64());
         for d in &report.onsets {
             *self
                 .decisions
@@ -148,6 +151,14 @@ impl Metrics {
             "Wall time of one tick: collect the frame, run the engine, write the output.",
         );
         self.tick_seconds.render("qbranch_tick_seconds", &mut out);
+        write_family(
+            &mut out,
+            "qbranch_engine_seconds",
+            "histogram",
+            "Wall time of Engine::step alone: gadgets, rules and executor.",
+        );
+        self.engine_seconds
+            .render("qbranch_engine_seconds", &mut out);
         write_family(&mut out, "qbranch_ticks_total", "counter", "Ticks run.");
         let _ = writeln!(out, "qbranch_ticks_total {}", self.ticks);
         write_family(
@@ -246,8 +257,16 @@ mod tests {
             ],
             ..TickReport::default()
         };
-        m.record_tick(Duration::from_millis(40), &report);
-        m.record_tick(Duration::from_secs(2), &TickReport::default());
+        m.record_tick(
+            Duration::from_millis(40),
+            Duration::from_micros(300),
+            &report,
+        );
+        m.record_tick(
+            Duration::from_secs(2),
+            Duration::from_millis(1),
+            &TickReport::default(),
+        );
         let text = m.render(Some(4096));
         for line in [
             "qbranch_decisions_total{gadget=\"oracle\",kind=\"oom_forecast\"} 1",
