@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use qb_models::features::pathologist::{STUCK, rule};
-use qb_models::features::{Extractor, PathologistExtractor, PathologistVector};
+use qb_models::features::{Extractor, PATHOLOGIST_LEN, PathologistExtractor, PathologistVector};
 use qb_models::forest::RandomForest;
 use qb_models::registry::{self, Loaded, Registry};
 use qb_signals::{Frame, ProcessRow};
@@ -42,6 +42,9 @@ pub struct Pathologist {
     proba: Vec<f32>,
     /// Since when each (pid, start time) has been reported stuck.
     since: BTreeMap<(u32, i64), i64>,
+    /// Each process's last vector and P(stuck): an idle process's vector is the same
+    /// tick after tick, and the forest is deterministic, so it is asked once.
+    last: HashMap<u32, ([f64; PATHOLOGIST_LEN], f64)>,
 }
 
 impl Pathologist {
@@ -62,6 +65,7 @@ impl Pathologist {
             vectors: Vec::new(),
             proba: vec![0.0; classes],
             since: BTreeMap::new(),
+            last: HashMap::new(),
         }
     }
 
@@ -69,8 +73,18 @@ impl Pathologist {
     fn p_stuck(&mut self, v: &PathologistVector) -> (f64, &'static str) {
         match &self.forest {
             Loaded::Model(f) if self.proba.len() > STUCK as usize => {
+                let same = |(x, _): &&([f64; PATHOLOGIST_LEN], f64)| {
+                    x.iter()
+                        .zip(&v.values)
+                        .all(|(a, b)| a.to_bits() == b.to_bits())
+                };
+                if let Some((_, p)) = self.last.get(&v.pid).filter(same) {
+                    return (*p, "random_forest");
+                }
                 f.predict_proba_into(&v.values, &mut self.proba);
-                (f64::from(self.proba[STUCK as usize]), "random_forest")
+                let p = f64::from(self.proba[STUCK as usize]);
+                self.last.insert(v.pid, (v.values, p));
+                (p, "random_forest")
             }
             _ => {
                 let stuck = rule(v) == STUCK;
@@ -118,6 +132,10 @@ impl Gadget for Pathologist {
             out.push(d);
         }
         self.since = still;
+        if self.last.len() > 2 * vectors.len() + 64 {
+            let live: std::collections::HashSet<u32> = vectors.iter().map(|v| v.pid).collect();
+            self.last.retain(|pid, _| live.contains(pid));
+        }
         self.vectors = vectors;
     }
 }

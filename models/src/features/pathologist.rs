@@ -34,10 +34,11 @@ pub const PATHOLOGIST: FeatureSet = FeatureSet {
         "progress_share",
         "threads",
     ],
-    window: 30,
+    window: WINDOW,
 };
 
 pub const PATHOLOGIST_LEN: usize = 20;
+const WINDOW: usize = 30;
 
 /// x86_64 syscall numbers of the waits that tell stuck from idle.
 mod nr {
@@ -107,6 +108,11 @@ struct Snapshot {
     syscall: Option<i32>,
     /// (syscall, calls) this tick.
     calls: Vec<(u32, u64)>,
+    /// Whether it made any call this tick.
+    called: bool,
+    /// The calls of the window ending here, all but its first tick, by syscall (sorted,
+    /// no zeros): kept running as the window slides, so no tick re-reads the 29 before.
+    window_calls: Vec<(u32, u64)>,
     /// Owned sockets: bytes acked (sent), unread bytes, listen backlog, established count.
     sent: f64,
     unread: f64,
@@ -172,8 +178,22 @@ impl Extractor for PathologistExtractor {
         }
         for p in frame.processes.iter().filter(|p| !p.kernel_thread) {
             let o = owned.remove(&p.pid).unwrap_or_default();
-            let snap = snapshot(p, o);
-            if let Some(window) = self.histories.push(&(p.pid, p.start_time_ns), snap) {
+            let key = (p.pid, p.start_time_ns);
+            let mut snap = snapshot(p, o);
+            snap.window_calls = match self.histories.get(&key) {
+                Some(prev) if !prev.is_empty() => {
+                    let mut calls = prev[prev.len() - 1].window_calls.clone();
+                    add_calls(&mut calls, &snap.calls);
+                    // A full window drops its first tick; the old second tick becomes
+                    // the first, which the histogram leaves out.
+                    if prev.len() == PATHOLOGIST.window {
+                        remove_calls(&mut calls, &prev[1].calls);
+                    }
+                    calls
+                }
+                _ => Vec::new(),
+            };
+            if let Some(window) = self.histories.push(&key, snap) {
                 out.push(PathologistVector {
                     pid: p.pid,
                     ts_ns: p.ts_ns,
@@ -185,8 +205,30 @@ impl Extractor for PathologistExtractor {
     }
 }
 
+fn add_calls(hist: &mut Vec<(u32, u64)>, calls: &[(u32, u64)]) {
+    for &(nr, c) in calls.iter().filter(|c| c.1 > 0) {
+        match hist.binary_search_by_key(&nr, |e| e.0) {
+            Ok(i) => hist[i].1 += c,
+            Err(i) => hist.insert(i, (nr, c)),
+        }
+    }
+}
+
+fn remove_calls(hist: &mut Vec<(u32, u64)>, calls: &[(u32, u64)]) {
+    for &(nr, c) in calls.iter().filter(|c| c.1 > 0) {
+        if let Ok(i) = hist.binary_search_by_key(&nr, |e| e.0) {
+            hist[i].1 = hist[i].1.saturating_sub(c);
+            if hist[i].1 == 0 {
+                hist.remove(i);
+            }
+        }
+    }
+}
+
 fn snapshot(p: &ProcessRow, o: Owned) -> Snapshot {
     Snapshot {
+        called: o.calls.iter().any(|c| c.1 > 0),
+        window_calls: Vec::new(),
         ts_ns: p.ts_ns,
         cpu_ticks: (p.utime_ticks + p.stime_ticks) as f64,
         io_bytes: (p.rchar.unwrap_or(0) + p.wchar.unwrap_or(0)) as f64,
@@ -211,19 +253,9 @@ fn features(w: &[Snapshot]) -> [f64; PATHOLOGIST_LEN] {
     let share = |f: &dyn Fn(&Snapshot) -> bool| w.iter().filter(|s| f(s)).count() as f64 / n;
     let rate = |f: fn(&Snapshot) -> f64| (f(last) - f(first)).max(0.0) / secs;
 
-    // Syscalls over the window: rate and the entropy of their histogram.
-    // A process makes a handful of distinct calls: a short vector beats a map, and
-    // summing in syscall order keeps the entropy bit-identical to a sorted map's.
-    let mut hist: Vec<(u32, u64)> = Vec::new();
-    for s in w.iter().skip(1) {
-        for &(nr, c) in &s.calls {
-            match hist.iter_mut().find(|(n, _)| *n == nr) {
-                Some((_, total)) => *total += c,
-                None => hist.push((nr, c)),
-            }
-        }
-    }
-    hist.sort_unstable_by_key(|&(nr, _)| nr);
+    // Syscalls over the window (all but its first tick): rate and the entropy of their
+    // histogram, summed in syscall order.
+    let hist = &last.window_calls;
     let total: u64 = hist.iter().map(|&(_, c)| c).sum();
     let entropy = if total == 0 {
         0.0
@@ -249,20 +281,22 @@ fn features(w: &[Snapshot]) -> [f64; PATHOLOGIST_LEN] {
         / (n - 1.0).max(1.0);
     let progressed = w
         .windows(2)
-        .filter(|p| {
-            p[1].cpu_ticks > p[0].cpu_ticks
-                || p[1].io_bytes > p[0].io_bytes
-                || p[1].calls.iter().any(|c| c.1 > 0)
-        })
+        .filter(|p| p[1].cpu_ticks > p[0].cpu_ticks || p[1].io_bytes > p[0].io_bytes || p[1].called)
         .count() as f64
         / (n - 1.0).max(1.0);
     let sent_rate = rate(|s| s.sent);
-    let t: Vec<f64> = w
-        .iter()
-        .map(|s| (s.ts_ns - first.ts_ns) as f64 / 1e9)
-        .collect();
+    // Windows are PATHOLOGIST.window long: the series live on the stack.
+    let n = w.len().min(WINDOW);
+    let mut t = [0.0; WINDOW];
+    for (t, s) in t.iter_mut().zip(w) {
+        *t = (s.ts_ns - first.ts_ns) as f64 / 1e9;
+    }
     let growth = |f: fn(&Snapshot) -> f64| {
-        let (slope, _) = slope_r2(&t, &w.iter().map(f).collect::<Vec<_>>());
+        let mut y = [0.0; WINDOW];
+        for (y, s) in y.iter_mut().zip(w) {
+            *y = f(s);
+        }
+        let (slope, _) = slope_r2(&t[..n], &y[..n]);
         slope.signum() * slope.abs().ln_1p()
     };
     let waits = |set: &[i32]| share(&|s| s.syscall.is_some_and(|c| set.contains(&c)));
