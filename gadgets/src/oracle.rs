@@ -27,6 +27,9 @@ use crate::policy::{Policy, cgroup_under};
 use crate::safety::{ActionKind, Target};
 
 const NAME: &str = "oracle";
+/// The decisions that close a confident forecast: what retraining needs to learn from,
+/// so the daemon keeps them with its incidents.
+pub const FOLLOW_UP_KINDS: [&str; 3] = ["oom_confirmed", "oom_averted", "false_positive"];
 /// A forecast this confident is followed up for the rollback bookkeeping (the default
 /// rules act from here).
 const CONFIDENT: f64 = 0.85;

@@ -77,3 +77,29 @@ fn a_deadlock_is_marked_stuck_and_restarted_with_stacks_in_dry_run() {
     println!("restart {after_s:.0} s after the onset");
     assert!((60.0..=150.0).contains(&after_s), "{after_s}");
 }
+
+/// Rollback bookkeeping: a confident forecast that came true is `oom_confirmed`; one on
+/// a lookalike that never OOMs (a known LSTM false alarm, plateau_growth seed 10001)
+/// becomes a `false_positive` once its deadline passes with the process still running.
+#[test]
+fn forecasts_are_followed_up_as_confirmed_or_false_positive() {
+    let kinds = |kind, seed| {
+        let mut g = MemoryGenerator::new(kind, seed, clock(30)).unwrap();
+        let reports = run(&Config::default(), &mut g);
+        let target = g.labels()[0].target.clone();
+        let follow_ups: Vec<&'static str> = reports
+            .iter()
+            .flat_map(|r| &r.decisions)
+            .filter(|d| d.cgroup.as_deref() == Some(target.as_str()))
+            .filter(|d| qb_gadgets::oracle::FOLLOW_UP_KINDS.contains(&d.kind))
+            .map(|d| d.kind)
+            .collect();
+        follow_ups
+    };
+    let leak = kinds(MemoryKind::LinearLeak, 10_001);
+    assert_eq!(leak.first(), Some(&"oom_confirmed"), "{leak:?}");
+    assert!(!leak.contains(&"false_positive"), "{leak:?}");
+    let lookalike = kinds(MemoryKind::PlateauGrowth, 10_001);
+    assert!(lookalike.contains(&"false_positive"), "{lookalike:?}");
+    assert!(!lookalike.contains(&"oom_confirmed"), "{lookalike:?}");
+}

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use qb_gadgets::incident::{decision_json, decision_line, incident_json, incident_line};
+use qb_gadgets::oracle::FOLLOW_UP_KINDS;
 use qb_gadgets::{Outcome, TickReport};
 
 #[derive(Debug)]
@@ -29,7 +30,13 @@ impl Output {
     pub fn tick(&mut self, report: &TickReport) {
         for d in &report.onsets {
             tracing::info!("{}", decision_line(d));
-            self.print(&decision_json(d));
+            let line = decision_json(d);
+            self.print(&line);
+            // A forecast's outcome (came true, averted, false positive) is the record
+            // retraining needs: it is kept with the incidents.
+            if let (Some(log), true) = (&mut self.incidents, FOLLOW_UP_KINDS.contains(&d.kind)) {
+                log.append(&line);
+            }
         }
         for i in &report.incidents {
             match &i.outcome {
