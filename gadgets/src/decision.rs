@@ -45,12 +45,18 @@ impl Decision {
     }
 
     /// The identity a decision keeps from tick to tick: hold-downs and onsets key on it.
+    /// A decision about a cgroup is that cgroup's, whichever process it names as the
+    /// victim this tick (two growers trading places must not restart the hold-down);
+    /// a decision about a process alone is that process's.
     pub fn key(&self) -> DecisionKey {
         DecisionKey {
             gadget: self.gadget,
             kind: self.kind,
             cgroup: self.cgroup.clone(),
-            process: self.process.as_ref().map(|p| (p.pid, p.start_time_ns)),
+            process: match self.cgroup {
+                Some(_) => None,
+                None => self.process.as_ref().map(|p| (p.pid, p.start_time_ns)),
+            },
         }
     }
 }
