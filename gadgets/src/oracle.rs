@@ -161,7 +161,9 @@ impl Oracle {
     /// Confidence, ETA and source: the LSTM, else ARIMA, else the rule.
     fn judge(&self, v: &OracleVector, r: &Reading) -> Option<(f64, Option<f64>, &'static str)> {
         if matches!(self.lstm, Loaded::Model(_)) {
-            return r.lstm.map(|f| (f.probability, Some(f.eta_s), "lstm"));
+            return r
+                .lstm
+                .map(|f| (f.probability, Some(f.eta_s.max(eta_floor_s(v))), "lstm"));
         }
         if matches!(self.arima, Loaded::Model(_)) {
             return r.arima.map(|(p, eta)| (p, eta, "arima"));
@@ -250,6 +252,20 @@ impl Oracle {
             false
         });
     }
+}
+
+/// The soonest an OOM kill can plausibly come: the headroom to the OOM level filled at
+/// three times the fastest growth of the window (usage or working set). The LSTM's ETA
+/// is held to it: on some held-out leaks it read ~6 s while 200 s remained, which would
+/// fire the kill stage where a restart was due. A cgroup that is not growing gets the
+/// horizon: no stage that needs an imminent kill.
+fn eta_floor_s(v: &OracleVector) -> f64 {
+    let ws = v.values[index("working_set_frac")];
+    let per_min = v.values[index("usage_velocity")].max(v.values[index("working_set_velocity")]);
+    if per_min <= 0.0 {
+        return HORIZON_S;
+    }
+    ((OOM_LEVEL - ws).max(0.0) / (3.0 * per_min) * 60.0).min(HORIZON_S)
 }
 
 /// The host as a cgroup, for hosts whose recorder has no root row (cgroup v2).
