@@ -120,8 +120,13 @@ impl<A: Actuator, P: PauseSwitch> Engine<A, P> {
                 }
                 let incident = fire(rule, &self.rules, d, hold, &mut self.executor);
                 if let Some(incident) = incident {
+                    // The executor scheduled a SIGKILL for it (not when refused or observed).
+                    let escalates = !matches!(
+                        incident.outcome,
+                        Outcome::Refused { .. } | Outcome::Observed
+                    );
                     if rule.action == RuleAction::Restart
-                        && !incident.is_refusal()
+                        && escalates
                         && let Some(p) = &d.process
                     {
                         self.restarts
