@@ -112,6 +112,8 @@ impl Detector {
         let before = &hay[r.start.saturating_sub(32)..r.start];
         let found = |e: Entity| Some((e, r.clone()));
         match check {
+            // `blk_-4206060356630634188`: a negative id, not a card.
+            Check::Card if r.start >= 2 && hay[r.start - 1] == b'-' && (hay[r.start - 2].is_ascii_alphanumeric() || hay[r.start - 2] == b'_') => None,
             Check::Card => card(hay, r),
             Check::SsnSeparated => {
                 let digits: Vec<u8> = value.iter().copied().filter(u8::is_ascii_digit).collect();
@@ -134,15 +136,19 @@ impl Detector {
                 ok.then(|| (Entity::Phone, r.clone()))
             }
             Check::PhoneSpelled => found(Entity::Phone),
-            Check::Email => email_ok(value).then(|| (Entity::Email, r.clone())),
+            Check::Email => (email_ok(value) && !matches!(before.last(), Some(b'*'))).then(|| (Entity::Email, r.clone())),
             Check::FixedKey => {
                 (!continues_token(hay, r.end) && looks_keyish(value)).then(|| (Entity::ApiKey, r.clone()))
             }
             Check::Jwt => found(Entity::Jwt),
             Check::Bearer => {
-                let is_jwt = value.starts_with(b"eyJ") && value.iter().filter(|b| **b == b'.').count() == 2;
-                if is_jwt {
-                    found(Entity::Jwt)
+                if value.starts_with(b"eyJ") {
+                    // A JWT's shape or nothing: `eyJhbGci...J9.REDACTED` is a masked one.
+                    let segments: Vec<&[u8]> = value.split(|b| *b == b'.').collect();
+                    let jwt = segments.len() == 3
+                        && segments.iter().all(|s| s.len() >= 8)
+                        && segments[1].starts_with(b"eyJ");
+                    jwt.then(|| (Entity::Jwt, r.clone()))
                 } else if value.starts_with(b"ya29.") || validate::looks_random(value) {
                     found(Entity::BearerToken)
                 } else {
@@ -165,17 +171,49 @@ impl Detector {
                 let version_position = matches!(prev, Some(b'/' | b'v' | b'V' | b'.' | b'-' | b'_'))
                     || matches!(hay.get(r.end), Some(b'.' | b'-'))
                         && hay.get(r.end + 1).is_some_and(u8::is_ascii_alphanumeric);
-                (validate::ipv4_public(ip) && !version_position).then(|| (Entity::Ipv4, r.clone()))
+                (validate::ipv4_public(ip) && !version_position && ip_context(hay, r.clone()))
+                    .then(|| (Entity::Ipv4, r.clone()))
             }
             Check::Ipv6 => {
+                let mut r = r;
+                // `from 2a00::1: velocity rule`: a trailing colon is punctuation.
+                if hay[..r.end].ends_with(b":") && !hay[..r.end].ends_with(b"::") {
+                    r.end -= 1;
+                }
                 let text = line.get(r.clone())?;
                 let ip: std::net::Ipv6Addr = text.parse().ok()?;
-                let bounded = !matches!(hay.get(r.end), Some(b) if b.is_ascii_alphanumeric() || *b == b':');
-                (validate::ipv6_global(ip) && bounded && text.contains(':')).then(|| (Entity::Ipv6, r.clone()))
+                let prev = r.start.checked_sub(1).map(|i| hay[i]);
+                let inside_other = matches!(prev, Some(b':' | b'.')) || prev.is_some_and(|b| b.is_ascii_alphanumeric());
+                let bounded = !matches!(hay.get(r.end), Some(b) if b.is_ascii_alphanumeric() || *b == b':' && hay.get(r.end + 1).is_some_and(u8::is_ascii_hexdigit));
+                (validate::ipv6_global(ip) && bounded && !inside_other && ip_context(hay, r.clone()))
+                    .then(|| (Entity::Ipv6, r.clone()))
             }
             Check::Name => found(Entity::PersonName),
         }
     }
+}
+
+/// An address is a person's only where a client, login or lookup is logged (or in the
+/// X-Forwarded-For field closing an access line); elsewhere it is a version or a host.
+fn ip_context(hay: &[u8], r: Range<usize>) -> bool {
+    let before = &hay[r.start.saturating_sub(40)..r.start];
+    let lower = before.to_ascii_lowercase();
+    let keyword = [
+        &b"from"[..], b"client", b"ip", b"geoip", b"lookup", b"login", b"user", b"remote",
+        b"addr", b"src", b"peer", b"unknown[", b"forwarded", b"visitor", b"customer",
+    ]
+    .iter()
+    .any(|k| lower.windows(k.len()).any(|w| w == *k));
+    let versioned = [&b"release"[..], b"version", b"upgraded", b"agent", b"build"]
+        .iter()
+        .any(|k| lower.windows(k.len()).any(|w| w == *k));
+    // The last quoted field of an access line: `"81.2.69.160, 10.4.0.12"`.
+    let xff_tail = hay[r.end..]
+        .iter()
+        .all(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b',' | b' ' | b'"'))
+        && hay.last() == Some(&b'"')
+        && matches!(before.last(), Some(b'"' | b' '));
+    (keyword && !versioned) || xff_tail
 }
 
 fn next_char(line: &str, from: usize) -> usize {

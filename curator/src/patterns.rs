@@ -74,7 +74,7 @@ pub fn rules() -> Vec<(Rule, String)> {
     out.push((
         Rule { name: "name_in_context", check: Check::Name, pattern: "" },
         format!(
-            r#"(?:(?i:name|recipient)["']?[ ]*[:=][ ]*["']?|(?-u:\b)(?:user|customer|Dear) "?)(?P<v>{NAME})"#
+            r#"(?:(?i:name|recipient)(?:\\?["'])?[ ]*[:=][ ]*(?:\\?["'])?|(?-u:\b)(?:user|customer|Dear) (?:\\?")?)(?P<v>{NAME})"#
         ),
     ));
     out
