@@ -117,7 +117,8 @@ impl Detector {
             Check::Card => card(hay, r),
             Check::SsnSeparated => {
                 let digits: Vec<u8> = value.iter().copied().filter(u8::is_ascii_digit).collect();
-                (validate::ssn_ok(&digits) && !reference_context(before))
+                let named = keyword_near(before, &[b"ssn", b"social", b"tin"]);
+                (validate::ssn_ok(&digits) && (named || !reference_context(before)))
                     .then(|| (Entity::Ssn, r.clone()))
             }
             Check::SsnBare => validate::ssn_ok(value).then(|| (Entity::Ssn, r.clone())),
@@ -181,6 +182,10 @@ impl Detector {
                     r.end -= 1;
                 }
                 let text = line.get(r.clone())?;
+                // `2802:a1df::` is an anonymised prefix, like `81.2.69.0`.
+                if text.ends_with("::") {
+                    return None;
+                }
                 let ip: std::net::Ipv6Addr = text.parse().ok()?;
                 let prev = r.start.checked_sub(1).map(|i| hay[i]);
                 let inside_other = matches!(prev, Some(b':' | b'.')) || prev.is_some_and(|b| b.is_ascii_alphanumeric());
@@ -188,7 +193,14 @@ impl Detector {
                 (validate::ipv6_global(ip) && bounded && !inside_other && ip_context(hay, r.clone()))
                     .then(|| (Entity::Ipv6, r.clone()))
             }
-            Check::Name => found(Entity::PersonName),
+            Check::Name => {
+                // `name='O'Brien'`: the class admits apostrophes, the closing quote is not one.
+                let mut r = r;
+                while r.end > r.start && matches!(hay[r.end - 1], b'\'' | b'-') {
+                    r.end -= 1;
+                }
+                Some((Entity::PersonName, r))
+            }
         }
     }
 }
@@ -222,6 +234,11 @@ fn next_char(line: &str, from: usize) -> usize {
         i += 1;
     }
     i
+}
+
+fn keyword_near(before: &[u8], keywords: &[&[u8]]) -> bool {
+    let tail = before[before.len().saturating_sub(12)..].to_ascii_lowercase();
+    keywords.iter().any(|k| tail.windows(k.len()).any(|w| w == *k))
 }
 
 /// Invoice, order and reference numbers share the SSN and phone shapes.

@@ -110,7 +110,7 @@ fn cut_point(buf: &[u8]) -> usize {
             .rposition(|b| pred(*b))
             .map(|i| window_start + i + 1)
     };
-    after(|b| matches!(b, b'"' | b',' | b';' | b'\t' | b'{' | b'}' | b'<' | b'>' | 0))
+    after(|b| matches!(b, b',' | b';' | b'\t' | b'{' | b'}' | b'<' | b'>' | 0))
         .or_else(|| after(|b| b == b' '))
         .unwrap_or_else(|| {
             // Back up to the start of a UTF-8 sequence.
