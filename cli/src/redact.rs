@@ -23,7 +23,8 @@ pub struct RedactArgs {
 pub fn run(args: RedactArgs) -> anyhow::Result<()> {
     let config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             RedactConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
         }
         None => RedactConfig::default(),
@@ -42,7 +43,10 @@ pub fn run(args: RedactArgs) -> anyhow::Result<()> {
     let sources: Vec<Option<&PathBuf>> = if args.files.is_empty() {
         vec![None]
     } else {
-        args.files.iter().map(|f| (f.as_os_str() != "-").then_some(f)).collect()
+        args.files
+            .iter()
+            .map(|f| (f.as_os_str() != "-").then_some(f))
+            .collect()
     };
     for source in sources {
         let name = source.map_or_else(|| "-".to_string(), |p| p.display().to_string());
@@ -55,10 +59,23 @@ pub fn run(args: RedactArgs) -> anyhow::Result<()> {
         };
         let stats = match source {
             Some(path) => {
-                let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-                redact_stream(&redactor, BufReader::new(file), &mut out, &name, &mut on_alert)
+                let file =
+                    File::open(path).with_context(|| format!("opening {}", path.display()))?;
+                redact_stream(
+                    &redactor,
+                    BufReader::new(file),
+                    &mut out,
+                    &name,
+                    &mut on_alert,
+                )
             }
-            None => redact_stream(&redactor, io::stdin().lock(), &mut out, &name, &mut on_alert),
+            None => redact_stream(
+                &redactor,
+                io::stdin().lock(),
+                &mut out,
+                &name,
+                &mut on_alert,
+            ),
         }
         .with_context(|| format!("redacting {name}"))?;
         total.lines += stats.lines;

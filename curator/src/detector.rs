@@ -106,14 +106,25 @@ impl Detector {
         }
     }
 
-    fn validate(&self, line: &str, r: Range<usize>, check: Check) -> Option<(Entity, Range<usize>)> {
+    fn validate(
+        &self,
+        line: &str,
+        r: Range<usize>,
+        check: Check,
+    ) -> Option<(Entity, Range<usize>)> {
         let hay = line.as_bytes();
         let value = &hay[r.clone()];
         let before = &hay[r.start.saturating_sub(32)..r.start];
         let found = |e: Entity| Some((e, r.clone()));
         match check {
             // `blk_-4206060356630634188`: a negative id, not a card.
-            Check::Card if r.start >= 2 && hay[r.start - 1] == b'-' && (hay[r.start - 2].is_ascii_alphanumeric() || hay[r.start - 2] == b'_') => None,
+            Check::Card
+                if r.start >= 2
+                    && hay[r.start - 1] == b'-'
+                    && (hay[r.start - 2].is_ascii_alphanumeric() || hay[r.start - 2] == b'_') =>
+            {
+                None
+            }
             Check::Card => card(hay, r),
             Check::SsnSeparated => {
                 let digits: Vec<u8> = value.iter().copied().filter(u8::is_ascii_digit).collect();
@@ -137,10 +148,10 @@ impl Detector {
                 ok.then(|| (Entity::Phone, r.clone()))
             }
             Check::PhoneSpelled => found(Entity::Phone),
-            Check::Email => (email_ok(value) && !matches!(before.last(), Some(b'*'))).then(|| (Entity::Email, r.clone())),
-            Check::FixedKey => {
-                (!continues_token(hay, r.end) && looks_keyish(value)).then(|| (Entity::ApiKey, r.clone()))
-            }
+            Check::Email => (email_ok(value) && !matches!(before.last(), Some(b'*')))
+                .then(|| (Entity::Email, r.clone())),
+            Check::FixedKey => (!continues_token(hay, r.end) && looks_keyish(value))
+                .then(|| (Entity::ApiKey, r.clone())),
             Check::Jwt => found(Entity::Jwt),
             Check::Bearer => {
                 if value.starts_with(b"eyJ") {
@@ -160,18 +171,20 @@ impl Detector {
             Check::AwsSecretKey => {
                 let after = hay.get(r.end).copied();
                 let bounded = !matches!(after, Some(b) if b.is_ascii_alphanumeric() || b == b'/' || b == b'+' || b == b'=');
-                (bounded && validate::looks_random(value)).then(|| (Entity::AwsSecretKey, r.clone()))
+                (bounded && validate::looks_random(value))
+                    .then(|| (Entity::AwsSecretKey, r.clone()))
             }
-            Check::KeywordSecret => {
-                (validate::looks_random(value) && !value.starts_with(b"req_") && !value.starts_with(b"eyJ"))
-                    .then(|| (Entity::ApiKey, r.clone()))
-            }
+            Check::KeywordSecret => (validate::looks_random(value)
+                && !value.starts_with(b"req_")
+                && !value.starts_with(b"eyJ"))
+            .then(|| (Entity::ApiKey, r.clone())),
             Check::Ipv4 => {
                 let ip: std::net::Ipv4Addr = line.get(r.clone())?.parse().ok()?;
                 let prev = r.start.checked_sub(1).map(|i| hay[i]);
-                let version_position = matches!(prev, Some(b'/' | b'v' | b'V' | b'.' | b'-' | b'_'))
-                    || matches!(hay.get(r.end), Some(b'.' | b'-'))
-                        && hay.get(r.end + 1).is_some_and(u8::is_ascii_alphanumeric);
+                let version_position =
+                    matches!(prev, Some(b'/' | b'v' | b'V' | b'.' | b'-' | b'_'))
+                        || matches!(hay.get(r.end), Some(b'.' | b'-'))
+                            && hay.get(r.end + 1).is_some_and(u8::is_ascii_alphanumeric);
                 (validate::ipv4_public(ip) && !version_position && ip_context(hay, r.clone()))
                     .then(|| (Entity::Ipv4, r.clone()))
             }
@@ -188,10 +201,14 @@ impl Detector {
                 }
                 let ip: std::net::Ipv6Addr = text.parse().ok()?;
                 let prev = r.start.checked_sub(1).map(|i| hay[i]);
-                let inside_other = matches!(prev, Some(b':' | b'.')) || prev.is_some_and(|b| b.is_ascii_alphanumeric());
+                let inside_other = matches!(prev, Some(b':' | b'.'))
+                    || prev.is_some_and(|b| b.is_ascii_alphanumeric());
                 let bounded = !matches!(hay.get(r.end), Some(b) if b.is_ascii_alphanumeric() || *b == b':' && hay.get(r.end + 1).is_some_and(u8::is_ascii_hexdigit));
-                (validate::ipv6_global(ip) && bounded && !inside_other && ip_context(hay, r.clone()))
-                    .then(|| (Entity::Ipv6, r.clone()))
+                (validate::ipv6_global(ip)
+                    && bounded
+                    && !inside_other
+                    && ip_context(hay, r.clone()))
+                .then(|| (Entity::Ipv6, r.clone()))
             }
             Check::Name => {
                 // `name='O'Brien'`: the class admits apostrophes, the closing quote is not one.
@@ -211,8 +228,21 @@ fn ip_context(hay: &[u8], r: Range<usize>) -> bool {
     let before = &hay[r.start.saturating_sub(40)..r.start];
     let lower = before.to_ascii_lowercase();
     let keyword = [
-        &b"from"[..], b"client", b"ip", b"geoip", b"lookup", b"login", b"user", b"remote",
-        b"addr", b"src", b"peer", b"unknown[", b"forwarded", b"visitor", b"customer",
+        &b"from"[..],
+        b"client",
+        b"ip",
+        b"geoip",
+        b"lookup",
+        b"login",
+        b"user",
+        b"remote",
+        b"addr",
+        b"src",
+        b"peer",
+        b"unknown[",
+        b"forwarded",
+        b"visitor",
+        b"customer",
     ]
     .iter()
     .any(|k| lower.windows(k.len()).any(|w| w == *k));
@@ -238,16 +268,27 @@ fn next_char(line: &str, from: usize) -> usize {
 
 fn keyword_near(before: &[u8], keywords: &[&[u8]]) -> bool {
     let tail = before[before.len().saturating_sub(12)..].to_ascii_lowercase();
-    keywords.iter().any(|k| tail.windows(k.len()).any(|w| w == *k))
+    keywords
+        .iter()
+        .any(|k| tail.windows(k.len()).any(|w| w == *k))
 }
 
 /// Invoice, order and reference numbers share the SSN and phone shapes.
 fn reference_context(before: &[u8]) -> bool {
     let tail = &before[before.len().saturating_sub(20)..];
     let lower: Vec<u8> = tail.to_ascii_lowercase();
-    [&b"invoice"[..], b"inv", b"order", b"ref", b"ticket", b"case", b"build", b"sku"]
-        .iter()
-        .any(|k| lower.windows(k.len()).any(|w| w == *k))
+    [
+        &b"invoice"[..],
+        b"inv",
+        b"order",
+        b"ref",
+        b"ticket",
+        b"case",
+        b"build",
+        b"sku",
+    ]
+    .iter()
+    .any(|k| lower.windows(k.len()).any(|w| w == *k))
 }
 
 fn continues_token(hay: &[u8], end: usize) -> bool {
@@ -268,14 +309,30 @@ fn email_ok(value: &[u8]) -> bool {
     };
     let (local, domain) = (&value[..at], &value[at + 1..]);
     let domain = domain.to_ascii_lowercase();
-    let machine_domain = [&b".internal"[..], b".local", b".localdomain", b".lan", b".cluster", b".svc"]
-        .iter()
-        .any(|s| domain.ends_with(s))
+    let machine_domain = [
+        &b".internal"[..],
+        b".local",
+        b".localdomain",
+        b".lan",
+        b".cluster",
+        b".svc",
+    ]
+    .iter()
+    .any(|s| domain.ends_with(s))
         || domain == b"localhost";
     let local = local.to_ascii_lowercase();
     let machine_local = [
-        &b"root"[..], b"postmaster", b"mailer-daemon", b"nagios", b"noreply", b"no-reply", b"daemon",
-        b"admin", b"cron", b"www-data", b"nobody",
+        &b"root"[..],
+        b"postmaster",
+        b"mailer-daemon",
+        b"nagios",
+        b"noreply",
+        b"no-reply",
+        b"daemon",
+        b"admin",
+        b"cron",
+        b"www-data",
+        b"nobody",
     ]
     .contains(&local.as_slice());
     !machine_domain && !machine_local && !local.is_empty()
@@ -313,14 +370,22 @@ mod tests {
         let mut s = d.scratch();
         let mut out = Vec::new();
         d.detect(line, &mut s, &mut out);
-        out.iter().map(|f| (f.entity, line[f.range.clone()].to_string())).collect()
+        out.iter()
+            .map(|f| (f.entity, line[f.range.clone()].to_string()))
+            .collect()
     }
 
     #[test]
     fn finds_the_curator_dump() {
-        let got = found("Payment failed for user: User{id=8471, name='John Smith', email='john@example.com', SSN: 123 45 6789}");
+        let got = found(
+            "Payment failed for user: User{id=8471, name='John Smith', email='john@example.com', SSN: 123 45 6789}",
+        );
         let entities: Vec<Entity> = got.iter().map(|g| g.0).collect();
-        assert_eq!(entities, [Entity::PersonName, Entity::Email, Entity::Ssn], "{got:?}");
+        assert_eq!(
+            entities,
+            [Entity::PersonName, Entity::Email, Entity::Ssn],
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -337,8 +402,18 @@ mod tests {
 
     #[test]
     fn finds_cards_phones_and_keys() {
-        let got = found("Card 4532 0151 1283 0366 200 877 call (415) 555-0132 key sk_live_IqxVkHsGGuBq8IIWuR2y9B1V from 81.2.69.160");
+        let got = found(
+            "Card 4532 0151 1283 0366 200 877 call (415) 555-0132 key sk_live_IqxVkHsGGuBq8IIWuR2y9B1V from 81.2.69.160",
+        );
         let values: Vec<&str> = got.iter().map(|g| g.1.as_str()).collect();
-        assert_eq!(values, ["4532 0151 1283 0366", "(415) 555-0132", "sk_live_IqxVkHsGGuBq8IIWuR2y9B1V", "81.2.69.160"]);
+        assert_eq!(
+            values,
+            [
+                "4532 0151 1283 0366",
+                "(415) 555-0132",
+                "sk_live_IqxVkHsGGuBq8IIWuR2y9B1V",
+                "81.2.69.160"
+            ]
+        );
     }
 }

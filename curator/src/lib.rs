@@ -24,4 +24,9 @@ pub use detector::{BuildError, Detector, Finding, Scratch};
 pub use entity::{Category, Entity};
 pub use redact::{ConfigError, LineScratch, Policy, RedactConfig, Redacted, Redactor};
 pub use stream::{MAX_LINE_BYTES, StreamStats, redact_stream};
+/// The candidate patterns' sources, in priority order (for comparing engines).
+pub fn candidate_patterns() -> Vec<String> {
+    patterns::rules().into_iter().map(|(_, p)| p).collect()
+}
+
 pub use validate::{card_brand_ok, luhn, ssn_ok};

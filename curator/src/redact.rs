@@ -83,7 +83,8 @@ impl Redactor {
 
     /// Redacts one line (no newline expected, but any text is safe).
     pub fn redact<'a>(&self, line: &'a str, scratch: &'a mut LineScratch) -> Redacted<'a> {
-        self.detector.detect(line, &mut scratch.search, &mut scratch.findings);
+        self.detector
+            .detect(line, &mut scratch.search, &mut scratch.findings);
         let findings = &scratch.findings[..];
         let mut out = String::new();
         let mut copied = 0;
@@ -149,7 +150,9 @@ fn redacted_value(entity: Entity, value: &str) -> String {
 fn fnv1a(key: &[u8], value: &[u8]) -> u64 {
     key.iter()
         .chain(value)
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 #[cfg(test)]
@@ -179,18 +182,29 @@ mod tests {
     fn clean_lines_are_borrowed() {
         let r = redactor(RedactConfig::default());
         let mut s = r.scratch();
-        assert!(matches!(r.redact("GET /health 200 v1.2.3", &mut s).text, Cow::Borrowed(_)));
+        assert!(matches!(
+            r.redact("GET /health 200 v1.2.3", &mut s).text,
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
     fn policies_from_toml() {
-        let Ok(config) = RedactConfig::from_toml("hash_key = \"k\"\n[policy]\nemail = \"hash\"\nssn = \"keep\"\n") else {
+        let Ok(config) = RedactConfig::from_toml(
+            "hash_key = \"k\"\n[policy]\nemail = \"hash\"\nssn = \"keep\"\n",
+        ) else {
             panic!("parses")
         };
         let r = redactor(config);
         let mut s = r.scratch();
-        let got = r.redact("ssn 289-58-6539 mail a.b@web.de", &mut s).text.into_owned();
-        assert!(got.starts_with("ssn 289-58-6539 mail [EMAIL_HASH:"), "{got}");
+        let got = r
+            .redact("ssn 289-58-6539 mail a.b@web.de", &mut s)
+            .text
+            .into_owned();
+        assert!(
+            got.starts_with("ssn 289-58-6539 mail [EMAIL_HASH:"),
+            "{got}"
+        );
         assert!(RedactConfig::from_toml("[policy]\nemail = \"shred\"").is_err());
     }
 }

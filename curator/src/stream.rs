@@ -32,7 +32,14 @@ pub fn redact_stream<R: BufRead, W: Write>(
     source: &str,
     mut on_alert: impl FnMut(Alert),
 ) -> io::Result<StreamStats> {
-    redact_stream_capped(redactor, &mut reader, &mut writer, source, &mut on_alert, MAX_LINE_BYTES)
+    redact_stream_capped(
+        redactor,
+        &mut reader,
+        &mut writer,
+        source,
+        &mut on_alert,
+        MAX_LINE_BYTES,
+    )
 }
 
 pub(crate) fn redact_stream_capped<R: BufRead, W: Write>(
@@ -137,7 +144,14 @@ mod tests {
         let mut out = Vec::new();
         let mut alerts = Vec::new();
         let mut reader = input;
-        let stats = match redact_stream_capped(&r, &mut reader, &mut out, "t.log", &mut |a| alerts.push(a), cap) {
+        let stats = match redact_stream_capped(
+            &r,
+            &mut reader,
+            &mut out,
+            "t.log",
+            &mut |a| alerts.push(a),
+            cap,
+        ) {
             Ok(s) => s,
             Err(e) => panic!("{e}"),
         };
@@ -155,9 +169,15 @@ mod tests {
 
     #[test]
     fn invalid_utf8_and_nul_are_scanned() {
-        let (out, _, stats) = run(b"\xff\xfe card 4532015112830366\0 end\n\0\0\n", MAX_LINE_BYTES);
+        let (out, _, stats) = run(
+            b"\xff\xfe card 4532015112830366\0 end\n\0\0\n",
+            MAX_LINE_BYTES,
+        );
         let text = String::from_utf8_lossy(&out);
-        assert!(text.contains("[CREDIT_CARD_REDACTED]") && !text.contains("4532015112830366"), "{text}");
+        assert!(
+            text.contains("[CREDIT_CARD_REDACTED]") && !text.contains("4532015112830366"),
+            "{text}"
+        );
         assert_eq!(stats.invalid_utf8_lines, 1);
     }
 

@@ -16,7 +16,7 @@ pub fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Issuer ranges and lengths: Visa, Mastercard (51-55, 2221-2720), Amex, Discover, JCB,
@@ -134,7 +134,13 @@ mod tests {
     #[test]
     fn ssn_rules() {
         assert!(ssn_ok(b"289586539"));
-        for bad in [&b"000586539"[..], b"666586539", b"900586539", b"289006539", b"289580000"] {
+        for bad in [
+            &b"000586539"[..],
+            b"666586539",
+            b"900586539",
+            b"289006539",
+            b"289580000",
+        ] {
             assert!(!ssn_ok(bad));
         }
     }
@@ -152,7 +158,11 @@ mod tests {
         assert!(ipv4_public(Ipv4Addr::new(81, 2, 69, 160)));
         assert!(!ipv4_public(Ipv4Addr::new(81, 2, 69, 0)));
         assert!(!ipv4_public(Ipv4Addr::new(10, 1, 2, 3)));
-        assert!(ipv6_global("2dc1:9cba::e83".parse().unwrap_or(Ipv6Addr::LOCALHOST)));
-        assert!(!ipv6_global("fd21:389d:106::7b85".parse().unwrap_or(Ipv6Addr::LOCALHOST)));
+        assert!(ipv6_global(
+            "2dc1:9cba::e83".parse().unwrap_or(Ipv6Addr::LOCALHOST)
+        ));
+        assert!(!ipv6_global(
+            "fd21:389d:106::7b85".parse().unwrap_or(Ipv6Addr::LOCALHOST)
+        ));
     }
 }
