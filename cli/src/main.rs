@@ -4,6 +4,7 @@
 mod inspect;
 mod live;
 mod record;
+mod redact;
 mod replay;
 mod simulate;
 mod train;
@@ -41,6 +42,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Summarise a recording; with --verify, read every segment back
     Inspect(inspect::InspectArgs),
+    /// Redact PII in log files or stdin (the Curator's fast path); alerts never hold the value
+    Redact(redact::RedactArgs),
     /// Print the canonical signal schema (every table and column, with unit and source)
     Schema,
     /// Worker mode of `simulate live`: the body of a misbehaving process
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Train(args) => train::run(args),
+        Command::Redact(args) => redact::run(args),
         Command::Workload(args) => live::workload(args),
         Command::Schema => {
             print!("{}", qb_signals::canonical_text());
