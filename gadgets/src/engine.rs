@@ -31,8 +31,8 @@ pub struct TickReport {
 struct Hold {
     since_ns: i64,
     fired: bool,
-    /// The last refusal recorded: the same one again is not repeated every tick.
-    last_refusal: Option<String>,
+    /// The rule of the last refusal recorded: the same one again is not repeated every tick.
+    last_refusal: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -217,22 +217,14 @@ fn fire<A: Actuator, P: PauseSwitch>(
     };
     let (outcome, stacks) = executor.apply(&action, d.ts_ns);
     if let Outcome::Refused { refusal } = &outcome {
-        let text = refusal_kind(refusal);
-        if hold.last_refusal.as_deref() == Some(text.as_str()) {
+        // By rule, not by value: a cooldown's `now` changes every tick.
+        if hold.last_refusal == Some(refusal.rule()) {
             return None;
         }
-        hold.last_refusal = Some(text);
+        hold.last_refusal = Some(refusal.rule());
     } else {
         hold.last_refusal = None;
         hold.fired = true;
     }
     Some(incident(outcome, stacks))
-}
-
-/// A refusal's rule, without the values that change every tick (a cooldown's `now`).
-fn refusal_kind(r: &crate::safety::Refusal) -> String {
-    serde_json::to_value(r)
-        .ok()
-        .and_then(|v| v.get("rule").and_then(|r| r.as_str()).map(String::from))
-        .unwrap_or_default()
 }

@@ -60,6 +60,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome's name, as `name` gives it.
+    pub const NAMES: [&'static str; 5] = ["refused", "observed", "dry_run", "done", "failed"];
+
+    /// As it serialises (`refused`, `dry_run`, ...): one name in JSON, metrics and cases.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Refused { .. } => "refused",
+            Outcome::Observed => "observed",
+            Outcome::DryRun => "dry_run",
+            Outcome::Done { .. } => "done",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
+
     pub fn is_refusal(&self) -> bool {
         matches!(self, Outcome::Refused { .. })
     }

@@ -227,6 +227,37 @@ pub struct Verdict {
     pub refusal: Option<Refusal>,
 }
 
+impl Mode {
+    /// As configs and JSON lines spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Observe => "observe",
+            Mode::DryRun => "dry_run",
+            Mode::Enforce => "enforce",
+        }
+    }
+}
+
+impl Refusal {
+    /// The rule that refused, as it serialises (`cooldown`, `outside_scope`, ...).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Refusal::Paused { .. } => "paused",
+            Refusal::HostPid { .. } => "host_pid",
+            Refusal::KernelThread { .. } => "kernel_thread",
+            Refusal::Daemon { .. } => "daemon",
+            Refusal::DaemonParent { .. } => "daemon_parent",
+            Refusal::CriticalName { .. } => "critical_name",
+            Refusal::OomNeverKill { .. } => "oom_never_kill",
+            Refusal::UnknownCgroup { .. } => "unknown_cgroup",
+            Refusal::DeniedName { .. } => "denied_name",
+            Refusal::DeniedCgroup { .. } => "denied_cgroup",
+            Refusal::OutsideScope { .. } => "outside_scope",
+            Refusal::Cooldown { .. } => "cooldown",
+        }
+    }
+}
+
 impl std::str::FromStr for Mode {
     type Err = String;
 

@@ -372,3 +372,82 @@ fn refusals_serialise_with_rule_and_evidence() {
     assert_eq!(json["rule"], "kernel_thread");
     assert!(json["basis"].as_str().unwrap().contains("ppid 2"));
 }
+
+/// The names the daemon's metrics and the scenario cases use are the serialised ones.
+#[test]
+fn names_match_their_serialised_form() {
+    let tag = |v: serde_json::Value, key: &str| v[key].as_str().unwrap().to_string();
+    let refusals = [
+        Refusal::Paused {
+            evidence: String::new(),
+        },
+        Refusal::HostPid { pid: 1 },
+        Refusal::KernelThread {
+            pid: 2,
+            ppid: 0,
+            comm: String::new(),
+            basis: "",
+        },
+        Refusal::Daemon { pid: 3 },
+        Refusal::DaemonParent {
+            pid: 4,
+            comm: String::new(),
+        },
+        Refusal::CriticalName {
+            pid: 5,
+            comm: String::new(),
+        },
+        Refusal::OomNeverKill {
+            pid: 6,
+            comm: String::new(),
+            oom_score_adj: -1000,
+        },
+        Refusal::UnknownCgroup {
+            pid: 7,
+            comm: String::new(),
+            cgroup: String::new(),
+        },
+        Refusal::DeniedName {
+            pid: 8,
+            comm: String::new(),
+        },
+        Refusal::DeniedCgroup {
+            cgroup: String::new(),
+            prefix: String::new(),
+        },
+        Refusal::OutsideScope {
+            cgroup: String::new(),
+            allowed: Vec::new(),
+        },
+        Refusal::Cooldown {
+            class: qb_gadgets::CooldownClass::Kill,
+            scope: qb_gadgets::Scope::Host,
+            last_ns: 0,
+            now_ns: 0,
+            cooldown_ns: 0,
+        },
+    ];
+    for r in &refusals {
+        assert_eq!(r.rule(), tag(serde_json::to_value(r).unwrap(), "rule"));
+    }
+    let outcomes = [
+        qb_gadgets::Outcome::Refused {
+            refusal: refusals[1].clone(),
+        },
+        qb_gadgets::Outcome::Observed,
+        qb_gadgets::Outcome::DryRun,
+        qb_gadgets::Outcome::Done {
+            detail: String::new(),
+        },
+        qb_gadgets::Outcome::Failed {
+            error: String::new(),
+        },
+    ];
+    for (o, name) in outcomes.iter().zip(qb_gadgets::Outcome::NAMES) {
+        assert_eq!(o.name(), name);
+        assert_eq!(o.name(), tag(serde_json::to_value(o).unwrap(), "outcome"));
+    }
+    for m in [Mode::Observe, Mode::DryRun, Mode::Enforce] {
+        assert_eq!(serde_json::to_value(m).unwrap(), m.name());
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use qb_gadgets::{BUILTIN_CRITICAL, BUILTIN_DENY_CGROUPS, Rule, RuleAction};
 
-use crate::settings::{ConfigFile, DEFAULT_INTERVAL, DEFAULT_METRICS, InputError, mode_name};
+use crate::settings::{ConfigFile, DEFAULT_INTERVAL, DEFAULT_METRICS, InputError};
 
 pub fn run(path: &Path) -> Result<(), InputError> {
     let file = ConfigFile::load(path)?;
@@ -45,7 +45,7 @@ pub fn summary(file: &ConfigFile) -> String {
     let p = &c.policy;
     let mut out = String::new();
     let _ = writeln!(out, "{}: ok", file.path.display());
-    let _ = writeln!(out, "mode: {}{}", mode_name(c.mode), mode_note(c.mode));
+    let _ = writeln!(out, "mode: {}{}", c.mode.name(), mode_note(c.mode));
     let scope = if p.allow_cgroups.is_empty() {
         "whole host (no allow list)".to_string()
     } else {

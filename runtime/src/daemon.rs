@@ -15,7 +15,7 @@ use crate::cli::RunArgs;
 use crate::metrics::{Metrics, SharedMetrics, lock};
 use crate::output::Output;
 use crate::pause::ReloadablePause;
-use crate::settings::{ConfigFile, Settings, mode_name, parse_interval};
+use crate::settings::{ConfigFile, Settings, parse_interval};
 
 /// The live tables: what the gadgets read. Syscalls need root for eBPF and otherwise
 /// fall back to sampling /proc; the recorder says which it got.
@@ -60,7 +60,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     daemon.log_models();
     tracing::info!(
         "gadgetd started: mode {}, interval {}, config {}",
-        mode_name(daemon.settings.config.mode),
+        daemon.settings.config.mode.name(),
         humantime::format_duration(daemon.settings.interval),
         daemon
             .settings
@@ -186,7 +186,7 @@ impl Daemon {
         tracing::info!(
             "reloaded {}: mode {}, {} rules{}",
             path.display(),
-            mode_name(self.settings.config.mode),
+            self.settings.config.mode.name(),
             self.settings.config.rules.len(),
             if rebuild {
                 ", gadgets rebuilt (their histories start again)"

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use qb_gadgets::{Gadget, Incident, Mode, Outcome, TickReport};
+use qb_gadgets::{Gadget, Mode, Outcome, TickReport};
 
 /// Tick latency buckets, in seconds: 100 us to 1 s, finer where ticks usually land
 /// (tens of milliseconds: the recorder's /proc walk dominates).
@@ -86,10 +86,14 @@ impl Metrics {
         }
         for i in &report.incidents {
             let gadget = i.decision.gadget.to_string();
-            let key = (gadget.clone(), i.action.clone(), outcome_name(i));
+            let key = (
+                gadget.clone(),
+                i.action.clone(),
+                i.outcome.name().to_string(),
+            );
             *self.actions.entry(key).or_default() += 1;
             if let Outcome::Refused { refusal } = &i.outcome {
-                let rule = serde_tag(refusal, "rule");
+                let rule = refusal.rule().to_string();
                 *self.refusals.entry((gadget, rule)).or_default() += 1;
             }
         }
@@ -109,7 +113,7 @@ impl Metrics {
     }
 
     pub fn set_mode(&mut self, mode: Mode) {
-        self.mode = crate::settings::mode_name(mode);
+        self.mode = mode.name().to_string();
     }
 
     pub fn render(&self, resident_bytes: Option<u64>) -> String {
@@ -205,18 +209,6 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// The outcome as it serialises (`refused`, `dry_run`, ...): one name in JSON and metrics.
-fn outcome_name(i: &Incident) -> String {
-    serde_tag(&i.outcome, "outcome")
-}
-
-fn serde_tag<T: serde::Serialize>(value: &T, tag: &str) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.get(tag).and_then(|t| t.as_str()).map(String::from))
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
 /// Resident set size from /proc/self/statm (pages) times the page size.
 pub fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -229,7 +221,7 @@ pub fn resident_bytes() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qb_gadgets::{Decision, Refusal};
+    use qb_gadgets::{Decision, Incident, Refusal};
 
     fn incident(outcome: Outcome) -> Incident {
         Incident {

@@ -169,14 +169,6 @@ impl Settings {
     }
 }
 
-/// The mode as the config and the JSON lines spell it (`dry_run`).
-pub fn mode_name(mode: qb_gadgets::Mode) -> String {
-    serde_json::to_value(mode)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_else(|| format!("{mode:?}"))
-}
-
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("bad duration {text:?}: {e}"))
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use qb_gadgets::{Decision, Incident, Outcome, Target};
+use qb_gadgets::{Decision, Incident, Target};
 
 use crate::format::{Expect, Quiet, TargetSpec, Wanted, Window};
 use crate::source::{Episodic, LabelTarget};
@@ -43,16 +43,6 @@ pub fn subject(cgroup: Option<&str>, process: Option<&Target>) -> String {
     }
 }
 
-pub fn outcome_name(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::Refused { .. } => "refused",
-        Outcome::Observed => "observed",
-        Outcome::DryRun => "dry_run",
-        Outcome::Done { .. } => "done",
-        Outcome::Failed { .. } => "failed",
-    }
-}
-
 /// A decision or an incident, as the checks see either.
 #[derive(Debug, Clone, Copy)]
 enum Item<'a> {
@@ -84,7 +74,7 @@ impl Item<'_> {
                 d.gadget,
                 d.kind,
                 i.action,
-                outcome_name(&i.outcome)
+                i.outcome.name()
             ),
         };
         format!(
@@ -244,9 +234,7 @@ pub fn check_expect(e: &Expect, obs: &Observed) -> Result<String, String> {
             .filter(|i| {
                 i.decision.gadget == e.gadget
                     && actions.contains(&i.action)
-                    && outcome
-                        .as_deref()
-                        .is_none_or(|o| o == outcome_name(&i.outcome))
+                    && outcome.as_deref().is_none_or(|o| o == i.outcome.name())
                     && stacks.is_none_or(|s| s == i.stacks.is_some())
             })
             .map(Item::Incident)

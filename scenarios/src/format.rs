@@ -30,8 +30,8 @@ pub const ACTIONS: &[&str] = &[
     "kill",
     "sigkill_after_grace",
 ];
-/// Incident outcomes, as `qb_gadgets::Outcome` serialises them.
-pub const OUTCOMES: &[&str] = &["refused", "observed", "dry_run", "done", "failed"];
+/// Incident outcomes, as `qb_gadgets::Outcome` names them.
+pub const OUTCOMES: &[&str] = &qb_gadgets::Outcome::NAMES;
 
 /// One case file, checked.
 #[derive(Debug, Clone)]
