@@ -138,13 +138,14 @@ impl<A: Actuator, P: PauseSwitch> Engine<A, P> {
         }
         // A match that broke starts its hold-down again.
         self.holds.retain(|key, _| held.contains(key));
-        let keys: BTreeSet<DecisionKey> = report.decisions.iter().map(Decision::key).collect();
-        report.onsets = report
-            .decisions
-            .iter()
-            .filter(|d| !self.previous.contains(&d.key()))
-            .cloned()
-            .collect();
+        let mut keys = BTreeSet::new();
+        for d in &report.decisions {
+            let key = d.key();
+            if !self.previous.contains(&key) {
+                report.onsets.push(d.clone());
+            }
+            keys.insert(key);
+        }
         self.previous = keys;
         report
     }

@@ -110,8 +110,9 @@ impl Oracle {
     fn read(&mut self, v: &OracleVector) -> Reading {
         let ws = v.values[index("working_set_frac")];
         let usage = v.values[index("usage_frac")];
-        let sequence = self.sequences.push(&v.cgroup, v.values).map(<[_]>::to_vec);
-        let series = self.working_sets.push(&v.cgroup, ws).map(<[_]>::to_vec);
+        // Borrowed from the histories (disjoint fields): no window is copied per tick.
+        let sequence = self.sequences.push(&v.cgroup, v.values);
+        let series = self.working_sets.push(&v.cgroup, ws);
         let r = self.readings.entry(v.cgroup.clone()).or_default();
         if r.last_ns > 0 {
             r.dt_s = ((v.ts_ns - r.last_ns) as f64 / 1e9).max(1e-3);
@@ -123,7 +124,7 @@ impl Oracle {
             return *r;
         }
         let lstm_due = self.tick.is_multiple_of(LSTM_EVERY) || r.lstm.is_none();
-        if let (Loaded::Model(m), Some(seq), true) = (&self.lstm, &sequence, lstm_due) {
+        if let (Loaded::Model(m), Some(seq), true) = (&self.lstm, sequence, lstm_due) {
             r.lstm = m.forecast(seq).ok();
         }
         // ARIMA is the second opinion once the LSTM is worried, and the forecaster
@@ -136,7 +137,7 @@ impl Oracle {
         };
         let arima_due = self.tick.is_multiple_of(ARIMA_EVERY) || r.arima.is_none();
         if let (Loaded::Model(m), Some(series), true, true) =
-            (&self.arima, &series, worried, arima_due)
+            (&self.arima, series, worried, arima_due)
         {
             let dt = if r.dt_s > 0.0 { r.dt_s } else { 1.0 };
             let horizon = (HORIZON_S / dt).ceil().max(1.0) as usize;
