@@ -127,6 +127,37 @@ pub fn summary(file: &ConfigFile) -> String {
             .as_ref()
             .map_or("embedded".to_string(), |p| p.display().to_string()),
     );
+    match &file.logs {
+        None => {
+            let _ = writeln!(out, "logs: no pipeline (no [logs])");
+        }
+        Some(l) => {
+            let kept: Vec<String> = l
+                .redact
+                .policy
+                .iter()
+                .filter(|(_, p)| **p != qb_curator::Policy::Redact)
+                .map(|(c, p)| format!("{c:?} {p:?}").to_lowercase())
+                .collect();
+            let _ = writeln!(
+                out,
+                "logs: tail {}; redact every line{}; forward to {} (queue {} records / {} bytes, \
+                 then drops are counted){}",
+                l.files.join(", "),
+                if kept.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (except: {})", kept.join(", "))
+                },
+                l.sink,
+                l.buffer_lines,
+                l.buffer_bytes,
+                l.alerts
+                    .as_ref()
+                    .map_or(String::new(), |p| format!("; alerts to {}", p.display()))
+            );
+        }
+    }
     out
 }
 

@@ -12,6 +12,7 @@ use qb_recorder::{Recorder, RecorderConfig};
 use qb_signals::Table;
 
 use crate::cli::RunArgs;
+use crate::logs::{LogPipeline, LogsSection};
 use crate::metrics::{Metrics, SharedMetrics, lock};
 use crate::output::Output;
 use crate::pause::ReloadablePause;
@@ -41,16 +42,23 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         // Tests and scripts read the port from this line.
         tracing::info!("metrics listening on {bound}");
     }
-    let recorder = start_recorder()?;
+    let recorder = start_recorder(settings.logs.as_ref())?;
+    let logs = settings.logs.as_ref().map(LogPipeline::start).transpose()?;
     let pause = ReloadablePause::new(settings.config.policy.pause_file.clone());
     let actuator = LinuxActuator::new().map_err(|e| anyhow!("actuator: {e}"))?;
     let engine = qb_gadgets::engine(&settings.config, &registry, actuator, pause.clone());
-    let output = Output::new(settings.quiet, settings.incidents.as_deref())?;
+    let alerts = settings.logs.as_ref().and_then(|l| l.alerts.clone());
+    let output = Output::new(
+        settings.quiet,
+        settings.incidents.as_deref(),
+        alerts.as_deref(),
+    )?;
     let mut daemon = Daemon {
         settings,
         registry,
         recorder,
         engine,
+        logs,
         pause,
         output,
         metrics,
@@ -69,6 +77,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             .map_or("built-in default".to_string(), |p| p.display().to_string()),
     );
     daemon.run();
+    if let Some(logs) = &mut daemon.logs {
+        let s = logs.stop();
+        tracing::info!(
+            "logs: {} lines, {} redacted, {} forwarded, {} dropped",
+            s.lines,
+            s.redacted_lines,
+            s.forward.sent,
+            s.forward.dropped
+        );
+        lock(&daemon.metrics).set_logs(s);
+    }
     tracing::info!("gadgetd stopped");
     Ok(())
 }
@@ -78,6 +97,8 @@ struct Daemon {
     registry: Registry,
     recorder: Recorder,
     engine: Engine<LinuxActuator, ReloadablePause>,
+    /// The log pipeline (`[logs]`): redacts each frame's lines before the engine.
+    logs: Option<LogPipeline>,
     pause: ReloadablePause,
     output: Output,
     metrics: SharedMetrics,
@@ -125,12 +146,22 @@ impl Daemon {
     /// One tick; returns whether a rule asked for faster sampling.
     fn tick(&mut self) -> bool {
         let t0 = Instant::now();
-        let frame = self.recorder.collect(qb_recorder::now_ns());
+        let mut frame = self.recorder.collect(qb_recorder::now_ns());
+        // Redaction comes first: nothing downstream (gadgets, sink) sees a raw line.
+        if let Some(logs) = &mut self.logs {
+            let alerts = logs.redact(&mut frame.logs);
+            self.output.alerts(&alerts);
+        }
         let t1 = Instant::now();
         let report = self.engine.step(&frame);
         let engine = t1.elapsed();
         self.output.tick(&report);
-        lock(&self.metrics).record_tick(t0.elapsed(), engine, &report);
+        let mut metrics = lock(&self.metrics);
+        metrics.record_tick(t0.elapsed(), engine, &report);
+        if let Some(logs) = &mut self.logs {
+            logs.forward(frame.logs.iter().map(|row| (row, "all")));
+            metrics.set_logs(logs.stats().clone());
+        }
         report.sample_faster
     }
 
@@ -181,6 +212,9 @@ impl Daemon {
                 .replace_gadgets(qb_gadgets::gadgets(&config, &self.registry));
         }
         self.reload_daemon_section(&file.daemon);
+        if file.logs != self.settings.logs {
+            tracing::warn!("[logs] changed: it takes effect at the next restart");
+        }
         self.settings.config = config;
         self.publish_engine();
         tracing::info!(
@@ -275,11 +309,16 @@ fn empty_registry() -> anyhow::Result<Registry> {
     registry.map_err(|e| anyhow!("no models at all: {e}"))
 }
 
-fn start_recorder() -> anyhow::Result<Recorder> {
-    let config = RecorderConfig {
+fn start_recorder(logs: Option<&LogsSection>) -> anyhow::Result<Recorder> {
+    let mut config = RecorderConfig {
         tables: TABLES.to_vec(),
         ..RecorderConfig::default()
     };
+    if let Some(logs) = logs {
+        config.tables.push(Table::Logs);
+        config.log_globs = logs.files.clone();
+        config.tail = logs.tail_config();
+    }
     let recorder = Recorder::new(&config).context("recorder")?;
     for (table, method) in recorder.methods() {
         tracing::info!("{table}: {method}");

@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod daemon;
 mod http;
+mod logs;
 mod metrics;
 mod model_list;
 mod output;

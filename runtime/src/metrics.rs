@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use qb_gadgets::{Gadget, Mode, Outcome, TickReport};
 
+use crate::logs::LogStats;
+
 /// Tick latency buckets, in seconds: 100 us to 1 s, finer where ticks usually land
 /// (tens of milliseconds: the recorder's /proc walk dominates).
 pub const TICK_BUCKETS: [f64; 18] = [
@@ -64,6 +66,8 @@ pub struct Metrics {
     /// (gadget, model, status) of the gadgets running now.
     models: Vec<(String, String, String)>,
     mode: String,
+    /// The log pipeline's counters, when it runs.
+    logs: Option<LogStats>,
 }
 
 pub type SharedMetrics = Arc<Mutex<Metrics>>;
@@ -110,6 +114,10 @@ impl Metrics {
                 })
             })
             .collect();
+    }
+
+    pub fn set_logs(&mut self, stats: LogStats) {
+        self.logs = Some(stats);
     }
 
     pub fn set_mode(&mut self, mode: Mode) {
@@ -177,6 +185,9 @@ impl Metrics {
         }
         write_family(&mut out, "qbranch_mode", "gauge", "The executor's mode.");
         let _ = writeln!(out, "qbranch_mode{} 1", labels(&[("mode", &self.mode)]));
+        if let Some(logs) = &self.logs {
+            render_logs(logs, &mut out);
+        }
         if let Some(bytes) = resident_bytes {
             write_family(
                 &mut out,
@@ -187,6 +198,83 @@ impl Metrics {
             let _ = writeln!(out, "qbranch_resident_memory_bytes {bytes}");
         }
         out
+    }
+}
+
+fn render_logs(logs: &LogStats, out: &mut String) {
+    let f = &logs.forward;
+    for (name, kind, help, value) in [
+        (
+            "qbranch_log_lines_total",
+            "counter",
+            "Log lines read by the pipeline.",
+            logs.lines,
+        ),
+        (
+            "qbranch_log_redacted_lines_total",
+            "counter",
+            "Log lines the Curator changed before forwarding.",
+            logs.redacted_lines,
+        ),
+        (
+            "qbranch_log_sent_total",
+            "counter",
+            "Records the sink accepted.",
+            f.sent,
+        ),
+        (
+            "qbranch_log_dropped_total",
+            "counter",
+            "Records dropped: the queue to the sink was at its bound.",
+            f.dropped,
+        ),
+        (
+            "qbranch_log_send_errors_total",
+            "counter",
+            "Failed sends (each retried).",
+            f.send_errors,
+        ),
+        (
+            "qbranch_log_buffered_records",
+            "gauge",
+            "Records queued for the sink.",
+            f.buffered_lines,
+        ),
+        (
+            "qbranch_log_buffered_bytes",
+            "gauge",
+            "Bytes queued for the sink.",
+            f.buffered_bytes,
+        ),
+    ] {
+        write_family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    write_family(
+        out,
+        "qbranch_pii_findings_total",
+        "counter",
+        "PII the Curator found and redacted, by entity.",
+    );
+    for (entity, n) in &logs.findings {
+        let _ = writeln!(
+            out,
+            "qbranch_pii_findings_total{} {n}",
+            labels(&[("entity", entity)])
+        );
+    }
+    write_family(
+        out,
+        "qbranch_log_forwarded_total",
+        "counter",
+        "Records handed to the sink's queue, by why they go (all, sampled, flush).",
+    );
+    for (why, n) in &logs.forwarded {
+        let _ = writeln!(
+            out,
+            "qbranch_log_forwarded_total{} {n}",
+            labels(&[("why", why)])
+        );
     }
 }
 

@@ -14,17 +14,36 @@ use qb_gadgets::{Outcome, TickReport};
 #[derive(Debug)]
 pub struct Output {
     stdout: bool,
-    incidents: Option<IncidentLog>,
+    incidents: Option<JsonLog>,
+    /// The log pipeline's PII alerts (`[logs] alerts`).
+    alerts: Option<JsonLog>,
 }
 
 impl Output {
     /// Opens (creating its directory) the incidents file now, so a path that cannot be
     /// written stops the start, not the first incident hours later.
-    pub fn new(quiet: bool, incidents: Option<&Path>) -> anyhow::Result<Output> {
+    pub fn new(
+        quiet: bool,
+        incidents: Option<&Path>,
+        alerts: Option<&Path>,
+    ) -> anyhow::Result<Output> {
         Ok(Output {
             stdout: !quiet,
-            incidents: incidents.map(IncidentLog::open).transpose()?,
+            incidents: incidents
+                .map(|p| JsonLog::open("incidents", p))
+                .transpose()?,
+            alerts: alerts.map(|p| JsonLog::open("alerts", p)).transpose()?,
         })
+    }
+
+    /// PII alerts (JSON lines that never hold the value): stdout and the alerts file.
+    pub fn alerts(&mut self, lines: &[String]) {
+        for line in lines {
+            self.print(line);
+            if let Some(log) = &mut self.alerts {
+                log.append(line);
+            }
+        }
     }
 
     pub fn tick(&mut self, report: &TickReport) {
@@ -67,26 +86,29 @@ impl Output {
     }
 }
 
+/// An append-only file of JSON lines.
 #[derive(Debug)]
-struct IncidentLog {
+struct JsonLog {
+    what: &'static str,
     path: PathBuf,
     file: File,
     /// Logged once per run of failures, not every incident.
     failing: bool,
 }
 
-impl IncidentLog {
-    fn open(path: &Path) -> anyhow::Result<IncidentLog> {
+impl JsonLog {
+    fn open(what: &'static str, path: &Path) -> anyhow::Result<JsonLog> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
-                .with_context(|| format!("incidents: cannot create {}", dir.display()))?;
+                .with_context(|| format!("{what}: cannot create {}", dir.display()))?;
         }
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .with_context(|| format!("incidents: cannot open {}", path.display()))?;
-        Ok(IncidentLog {
+            .with_context(|| format!("{what}: cannot open {}", path.display()))?;
+        Ok(JsonLog {
+            what,
             path: path.to_path_buf(),
             file,
             failing: false,
@@ -102,7 +124,7 @@ impl IncidentLog {
         match self.file.write_all(&bytes) {
             Ok(()) => self.failing = false,
             Err(e) if !self.failing => {
-                tracing::error!("incidents: {}: {e}", self.path.display());
+                tracing::error!("{}: {}: {e}", self.what, self.path.display());
                 self.failing = true;
             }
             Err(_) => {}
@@ -119,7 +141,7 @@ mod tests {
     fn incidents_are_appended_as_json_lines_in_a_new_directory() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/incidents.jsonl");
-        let mut out = Output::new(true, Some(&path)).unwrap();
+        let mut out = Output::new(true, Some(&path), None).unwrap();
         let incident = Incident {
             ts_ns: 0,
             rule: "r".into(),

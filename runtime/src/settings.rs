@@ -1,9 +1,10 @@
 //! The config file and the daemon's own settings.
 //!
-//! The file is qb-gadgets' `Config` (mode, policy, gadgets, rules, hooks) plus an
-//! optional `[daemon]` table that only gadgetd reads. `[daemon]` is taken out of the
-//! parsed table before the rest goes to `Config::from_table`, so both halves keep
-//! refusing unknown keys by name. Command-line flags override `[daemon]`.
+//! The file is qb-gadgets' `Config` (mode, policy, gadgets, rules, hooks) plus two
+//! optional tables that only gadgetd reads: `[daemon]` and `[logs]` (the log pipeline).
+//! They are taken out of the parsed table before the rest goes to `Config::from_table`,
+//! so every part keeps refusing unknown keys by name. Command-line flags override
+//! `[daemon]`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use qb_gadgets::Config;
 use serde::Deserialize;
 
 use crate::cli::RunArgs;
+use crate::logs::LogsSection;
 
 /// The Oracle's LSTM was trained on 1 s ticks: its sequences mean "the last N seconds"
 /// only at this interval, so a different one is allowed but changes what it sees.
@@ -54,6 +56,7 @@ pub struct ConfigFile {
     pub path: PathBuf,
     pub config: Config,
     pub daemon: DaemonSection,
+    pub logs: Option<LogsSection>,
 }
 
 impl ConfigFile {
@@ -85,11 +88,27 @@ impl ConfigFile {
         if let Some(text) = &daemon.metrics {
             parse_metrics(text).map_err(|e| named(format!("[daemon] metrics: {e}")))?;
         }
+        let logs = match table.remove("logs") {
+            None => None,
+            Some(toml::Value::Table(t)) => {
+                let logs = LogsSection::deserialize(toml::Value::Table(t))
+                    .map_err(|e| named(format!("[logs]: {e}")))?;
+                logs.validate().map_err(|e| named(format!("[logs] {e}")))?;
+                Some(logs)
+            }
+            Some(other) => {
+                return Err(named(format!(
+                    "`logs` must be a table ([logs]), found a {}",
+                    other.type_str()
+                )));
+            }
+        };
         let config = Config::from_table(table).map_err(|e| named(e.to_string()))?;
         Ok(ConfigFile {
             path: path.to_path_buf(),
             config,
             daemon,
+            logs,
         })
     }
 }
@@ -111,14 +130,16 @@ pub struct Settings {
     pub quiet: bool,
     /// The file's `[daemon]` at start, to tell what a reload cannot change.
     pub daemon: DaemonSection,
+    /// The log pipeline, when the file has `[logs]`.
+    pub logs: Option<LogsSection>,
 }
 
 impl Settings {
     pub fn resolve(args: &RunArgs) -> Result<Settings, InputError> {
         let file = args.config.as_deref().map(ConfigFile::load).transpose()?;
-        let (mut config, daemon) = match &file {
-            Some(f) => (f.config.clone(), f.daemon.clone()),
-            None => (Config::default(), DaemonSection::default()),
+        let (mut config, daemon, logs) = match &file {
+            Some(f) => (f.config.clone(), f.daemon.clone(), f.logs.clone()),
+            None => (Config::default(), DaemonSection::default(), None),
         };
         if let Some(mode) = args.mode {
             config.mode = mode;
@@ -160,6 +181,7 @@ impl Settings {
             models: args.models.clone().or(daemon.models.clone()),
             quiet: args.quiet,
             daemon,
+            logs,
         })
     }
 
@@ -221,6 +243,19 @@ mod tests {
         assert_eq!(f.config.mode, qb_gadgets::Mode::Observe);
         assert_eq!(f.daemon.interval.as_deref(), Some("2s"));
         assert_eq!(parse("").unwrap().daemon, DaemonSection::default());
+        assert_eq!(parse("").unwrap().logs, None);
+        let logs = parse(
+            "[logs]\nfiles = [\"/var/log/app/*.log\"]\n[logs.redact.policy]\nemail = \"hash\"",
+        )
+        .unwrap()
+        .logs
+        .unwrap();
+        assert_eq!(logs.sink, "stdout");
+        assert_eq!(logs.buffer_lines, 100_000);
+        assert_eq!(
+            logs.redact.policy(qb_curator::Category::Email),
+            qb_curator::Policy::Hash
+        );
     }
 
     #[test]
@@ -230,6 +265,15 @@ mod tests {
             ("[daemon]\ninterval = \"soon\"", "soon"),
             ("[daemon]\nmetrics = \"0.0.0.0:9464\"", "loopback"),
             ("daemon = 3", "table"),
+            ("logs = 3", "table"),
+            ("[logs]\nfiles = []", "files"),
+            ("[logs]\nfiles = [\"/x\"]\nsink = \"https://a/b\"", "TLS"),
+            ("[logs]\nfiles = [\"/x\"]\nbuffer_lines = 0", "buffer_lines"),
+            ("[logs]\nfiles = [\"/x\"]\nsinks = \"stdout\"", "sinks"),
+            (
+                "[logs]\nfiles = [\"/x\"]\n[logs.redact.policy]\nemail = \"shout\"",
+                "shout",
+            ),
             ("[oracel]", "oracel"),
             ("mode = ", "TOML"),
         ] {

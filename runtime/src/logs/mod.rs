@@ -1,0 +1,270 @@
+//! The log pipeline: the recorder tails the configured files into each frame's `logs`,
+//! the Curator redacts every line in place before anything else sees it (the gadgets,
+//! the Archivist, the sink), and the redacted lines are forwarded to a sink through a
+//! bounded queue. So no line leaves unredacted, and a sink that is down costs counted
+//! drops, never a blocked tick.
+
+mod forward;
+
+use std::collections::BTreeMap;
+#[cfg(test)]
+use std::path::Path;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use qb_curator::{LineScratch, RedactConfig, Redactor};
+use qb_gadgets::incident::rfc3339;
+use qb_signals::LogRow;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+pub use forward::{ForwardStats, Forwarder, SinkSpec};
+
+/// `[logs]` in gadgetd's config file. Without it (or with no `files`) there is no
+/// pipeline.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsSection {
+    /// Globs of the files to tail (`*`, `?`, `[..]` within a path component).
+    pub files: Vec<String>,
+    /// Read files present at start from their beginning (default: from their end).
+    #[serde(default)]
+    pub from_start: bool,
+    /// `stdout`, a file path, or `http://host:port/path` (newline-delimited JSON POSTs).
+    #[serde(default = "default_sink")]
+    pub sink: String,
+    /// The queue in front of the sink: at either bound, records are dropped and counted.
+    #[serde(default = "default_buffer_lines")]
+    pub buffer_lines: usize,
+    #[serde(default = "default_buffer_bytes")]
+    pub buffer_bytes: usize,
+    /// Longer lines are cut here by the tailer (and flagged `truncated`).
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// Also append every PII alert (never the value) to this file as a JSON line.
+    pub alerts: Option<PathBuf>,
+    /// The Curator's per-entity policies (`[logs.redact.policy] email = "hash"`).
+    #[serde(default)]
+    pub redact: RedactConfig,
+}
+
+fn default_sink() -> String {
+    "stdout".into()
+}
+fn default_buffer_lines() -> usize {
+    100_000
+}
+fn default_buffer_bytes() -> usize {
+    64 << 20
+}
+fn default_max_line_bytes() -> usize {
+    64 << 10
+}
+
+impl LogsSection {
+    /// What `parse` cannot check by type: a sink that parses, bounds that are not zero.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.files.is_empty() {
+            return Err("files: at least one glob".into());
+        }
+        SinkSpec::parse(&self.sink).map_err(|e| format!("sink: {e}"))?;
+        for (key, v) in [
+            ("buffer_lines", self.buffer_lines),
+            ("buffer_bytes", self.buffer_bytes),
+            ("max_line_bytes", self.max_line_bytes),
+        ] {
+            if v == 0 {
+                return Err(format!("{key} must be above 0"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn tail_config(&self) -> qb_recorder::TailConfig {
+        qb_recorder::TailConfig {
+            max_line_bytes: self.max_line_bytes,
+            from_start: self.from_start,
+            ..qb_recorder::TailConfig::default()
+        }
+    }
+}
+
+/// Counters since start, for /metrics and the end-of-run summary.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LogStats {
+    pub lines: u64,
+    pub redacted_lines: u64,
+    /// Findings per entity (`email`, `ssn`, ...).
+    pub findings: BTreeMap<&'static str, u64>,
+    /// Records handed to the forwarder (queued or dropped) per reason.
+    pub forwarded: BTreeMap<&'static str, u64>,
+    pub forward: ForwardStats,
+}
+
+#[derive(Debug)]
+pub struct LogPipeline {
+    redactor: Redactor,
+    scratch: LineScratch,
+    forwarder: Forwarder,
+    stats: LogStats,
+}
+
+impl LogPipeline {
+    pub fn start(section: &LogsSection) -> anyhow::Result<LogPipeline> {
+        let sink =
+            SinkSpec::parse(&section.sink).map_err(|e| anyhow::anyhow!("[logs] sink: {e}"))?;
+        let redactor = Redactor::new(section.redact.clone()).context("curator")?;
+        let forwarder = Forwarder::start(sink, section.buffer_lines, section.buffer_bytes)
+            .context("log forwarder: cannot start its thread")?;
+        tracing::info!(
+            "logs: tailing {}, redacting, forwarding to {}",
+            section.files.join(", "),
+            forwarder.sink()
+        );
+        Ok(LogPipeline {
+            scratch: redactor.scratch(),
+            redactor,
+            forwarder,
+            stats: LogStats::default(),
+        })
+    }
+
+    /// Redacts every line in place and returns one alert (a JSON line) per finding.
+    pub fn redact(&mut self, logs: &mut [LogRow]) -> Vec<String> {
+        let mut alerts = Vec::new();
+        // source -> entities found this tick, for one readable line per source.
+        let mut found: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
+        for row in logs.iter_mut() {
+            self.stats.lines += 1;
+            let redacted = self.redactor.redact(&row.line, &mut self.scratch);
+            if redacted.findings.is_empty() {
+                continue;
+            }
+            let per_source = found.entry(row.source.clone()).or_default();
+            for f in redacted.findings {
+                *self.stats.findings.entry(f.entity.name()).or_default() += 1;
+                *per_source.entry(f.entity.name()).or_default() += 1;
+                alerts.push(alert_json(row, f));
+            }
+            let text = redacted.text.into_owned();
+            self.stats.redacted_lines += 1;
+            row.line = text;
+        }
+        for (source, entities) in found {
+            let list: Vec<String> = entities.iter().map(|(e, n)| format!("{e} x{n}")).collect();
+            tracing::warn!("pii redacted in {source}: {}", list.join(", "));
+        }
+        alerts
+    }
+
+    /// Queues redacted lines for the sink, tagged with why they go.
+    pub fn forward<'a>(&mut self, rows: impl IntoIterator<Item = (&'a LogRow, &'static str)>) {
+        for (row, why) in rows {
+            *self.stats.forwarded.entry(why).or_default() += 1;
+            self.forwarder.push(record_json(row, why));
+        }
+    }
+
+    pub fn stats(&mut self) -> &LogStats {
+        self.stats.forward = self.forwarder.stats();
+        &self.stats
+    }
+
+    /// Delivers what is queued (briefly) and returns the final counts.
+    pub fn stop(&mut self) -> LogStats {
+        self.stats.forward = self.forwarder.stop();
+        self.stats.clone()
+    }
+}
+
+/// A finding, where it is and which rule matched: never the value.
+fn alert_json(row: &LogRow, f: &qb_curator::Finding) -> String {
+    let mut m = Map::new();
+    m.insert("ts".into(), json!(rfc3339(row.ts_ns)));
+    m.insert("event".into(), json!("pii"));
+    m.insert("source".into(), json!(row.source));
+    m.insert("offset".into(), json!(row.offset));
+    m.insert("column".into(), json!(f.range.start));
+    m.insert("entity".into(), json!(f.entity.name()));
+    m.insert("category".into(), json!(f.entity.category()));
+    m.insert("rule".into(), json!(f.rule));
+    Value::Object(m).to_string()
+}
+
+fn record_json(row: &LogRow, why: &str) -> String {
+    let mut m = Map::new();
+    m.insert("ts".into(), json!(rfc3339(row.ts_ns)));
+    m.insert("event".into(), json!("log"));
+    m.insert("source".into(), json!(row.source));
+    m.insert("offset".into(), json!(row.offset));
+    if let Some(level) = &row.level {
+        m.insert("level".into(), json!(level));
+    }
+    if let Some(pid) = row.pid {
+        m.insert("pid".into(), json!(pid));
+    }
+    if row.truncated {
+        m.insert("truncated".into(), json!(true));
+    }
+    m.insert("why".into(), json!(why));
+    m.insert("line".into(), json!(row.line));
+    Value::Object(m).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(offset: u64, line: &str) -> LogRow {
+        LogRow {
+            ts_ns: 1_700_000_000_000_000_000,
+            source: "/var/log/app.log".into(),
+            offset,
+            pid: None,
+            level: Some("info".into()),
+            line: line.into(),
+            truncated: false,
+        }
+    }
+
+    fn section(sink: &Path) -> LogsSection {
+        let text = format!("files = [\"/x/*.log\"]\nsink = \"{}\"", sink.display());
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn lines_are_redacted_in_place_and_alerts_never_hold_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.jsonl");
+        let mut p = LogPipeline::start(&section(&out)).unwrap();
+        let mut logs = vec![
+            row(0, "refund to card 4532 0151 1283 0366 for jmueller@web.de"),
+            row(60, "GET /health 200"),
+        ];
+        let alerts = p.redact(&mut logs);
+        assert_eq!(
+            logs[0].line,
+            "refund to card [CREDIT_CARD_REDACTED] for [EMAIL_REDACTED]@web.de"
+        );
+        assert_eq!(logs[1].line, "GET /health 200");
+        assert_eq!(alerts.len(), 2);
+        for a in &alerts {
+            assert!(!a.contains("0366") && !a.contains("jmueller"), "{a}");
+            let v: Value = serde_json::from_str(a).unwrap();
+            assert_eq!(
+                (v["offset"].as_u64(), v["event"].as_str()),
+                (Some(0), Some("pii"))
+            );
+        }
+        p.forward(logs.iter().map(|r| (r, "all")));
+        let stats = p.stop();
+        assert_eq!((stats.lines, stats.redacted_lines), (2, 1));
+        assert_eq!(stats.findings.get("credit_card"), Some(&1));
+        assert_eq!((stats.forward.sent, stats.forward.dropped), (2, 0));
+        let sent = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            !sent.contains("0366") && sent.contains("GET /health 200"),
+            "{sent}"
+        );
+    }
+}

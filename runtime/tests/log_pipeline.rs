@@ -1,0 +1,322 @@
+//! gadgetd's log pipeline as a user runs it: real files tailed, redacted, forwarded to a
+//! file sink or a dead HTTP endpoint. Needs root on Linux like the other live tests
+//! (the daemon records the real host); elsewhere each test prints `skipped: <reason>`.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap (CONTRIBUTING.md)
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gadgetd");
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// PII values written to the log; none may reach the sink or an alert.
+const SECRETS: [&str; 6] = [
+    "4532015112830366",
+    "289-58-6539",
+    "maria.garcia@gmail.com",
+    "(415) 555-0132",
+    "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    "81.2.69.160",
+];
+
+fn skip_reason() -> Option<&'static str> {
+    if !cfg!(target_os = "linux") {
+        return Some("not Linux");
+    }
+    if std::env::var_os("QB_SKIP_LIVE").is_some() {
+        return Some("QB_SKIP_LIVE is set");
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("needs root (the daemon records the real /proc)");
+    }
+    None
+}
+
+struct Daemon {
+    child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    fn start(config: &Path) -> Daemon {
+        let mut child = Command::new(BIN)
+            .args(["run", "--interval", "200ms", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Daemon {
+            child,
+            stderr,
+            stdout,
+        }
+    }
+
+    fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    fn wait_for<T>(&mut self, what: &str, mut f: impl FnMut(&mut Daemon) -> Option<T>) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = f(self) {
+                return v;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "exited ({status}) waiting for {what}:\n{}",
+                    self.stderr_text()
+                );
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "no {what}:\n{}",
+                self.stderr_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn metrics_addr(&mut self) -> SocketAddr {
+        self.wait_for("metrics address", |d| {
+            d.stderr.lock().unwrap().iter().find_map(|l| {
+                let rest = l.split("metrics listening on ").nth(1)?;
+                rest.split_whitespace().next()?.parse().ok()
+            })
+        })
+    }
+
+    fn metric(&mut self, addr: SocketAddr, name: &str) -> Option<f64> {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    fn stop(&mut self) {
+        // SAFETY: our own child, not yet reaped.
+        assert_eq!(
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) },
+            0
+        );
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "{status}:\n{}", self.stderr_text());
+                std::thread::sleep(Duration::from_millis(200)); // pipes drain
+                return;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "no exit:\n{}",
+                self.stderr_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+fn config(dir: &Path, sink: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("gadgetd.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[daemon]\nmetrics = \"127.0.0.1:0\"\n\n[logs]\nfiles = [\"{}/*.log\"]\n\
+             from_start = true\nsink = \"{sink}\"\nalerts = \"{}/alerts.jsonl\"\n{extra}",
+            dir.display(),
+            dir.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn live_every_line_is_redacted_before_it_reaches_the_sink() {
+    if let Some(reason) = skip_reason() {
+        println!("skipped: {reason}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    // Present at start (read from the beginning) ...
+    std::fs::write(
+        &log,
+        format!(
+            "INFO charge declined for card {} order 77\nINFO plain line, nothing here\n",
+            SECRETS[0]
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out/forwarded.jsonl");
+    let mut d = Daemon::start(&config(dir.path(), out.to_str().unwrap(), ""));
+    let addr = d.metrics_addr();
+    // ... and appended while it runs: PII, invalid UTF-8, a NUL, a 3 MB line with PII at
+    // both ends, and a last line without its newline (held until it is complete).
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    writeln!(f, "WARN customer.tin={} user \"Maria Garcia\"", SECRETS[1]).unwrap();
+    f.write_all(b"ERROR bad bytes \xff\xfe then ").unwrap();
+    writeln!(f, "{} and \0 a NUL", SECRETS[2]).unwrap();
+    writeln!(f, "call me at {} key={}", SECRETS[3], SECRETS[4]).unwrap();
+    let big = format!(
+        "DEBUG dump {} {} {}",
+        SECRETS[2],
+        "x".repeat(3 << 20),
+        SECRETS[0]
+    );
+    writeln!(f, "{big}").unwrap();
+    write!(f, "login from {} ok", SECRETS[5]).unwrap();
+    f.flush().unwrap();
+    d.wait_for("6 lines read", |d| {
+        d.metric(addr, "qbranch_log_lines_total")
+            .filter(|n| *n >= 6.0)
+    });
+    writeln!(f).unwrap(); // completes the last line
+    d.wait_for("7 lines sent", |d| {
+        d.metric(addr, "qbranch_log_sent_total")
+            .filter(|n| *n >= 7.0)
+    });
+    d.stop();
+
+    let forwarded = std::fs::read_to_string(&out).unwrap();
+    let records: Vec<serde_json::Value> = forwarded
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 7, "{forwarded}");
+    for secret in SECRETS {
+        assert!(!forwarded.contains(secret), "{secret} reached the sink");
+    }
+    let lines: Vec<&str> = records
+        .iter()
+        .map(|r| r["line"].as_str().unwrap())
+        .collect();
+    assert_eq!(lines[1], "INFO plain line, nothing here");
+    assert!(lines[0].contains("[CREDIT_CARD_REDACTED]"), "{}", lines[0]);
+    assert!(lines[2].contains("[SSN_REDACTED]") && lines[2].contains("[NAME_REDACTED]"));
+    assert!(
+        lines[3].contains('\u{fffd}') && lines[3].contains('\0'),
+        "{}",
+        lines[3]
+    );
+    assert!(lines[3].contains("@gmail.com") && lines[3].contains("[EMAIL_REDACTED]"));
+    assert_eq!(
+        records[5]["truncated"], true,
+        "a 3 MB line is cut at max_line_bytes"
+    );
+    // Cut at 64 KiB, then redacted (a token may be longer than the value it replaces).
+    assert!(lines[5].len() <= (64 << 10) + 64, "{}", lines[5].len());
+    assert!(lines[6].contains("[IP_ADDRESS_REDACTED]"), "{}", lines[6]);
+    assert!(
+        records
+            .iter()
+            .all(|r| r["why"] == "all" && r["event"] == "log")
+    );
+
+    let alerts = std::fs::read_to_string(dir.path().join("alerts.jsonl")).unwrap();
+    for secret in SECRETS {
+        assert!(!alerts.contains(secret), "{secret} in an alert");
+    }
+    let entities: Vec<String> = alerts
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["event"], "pii");
+            v["entity"].as_str().unwrap().to_string()
+        })
+        .collect();
+    for e in [
+        "credit_card",
+        "ssn",
+        "person_name",
+        "email",
+        "phone",
+        "api_key",
+        "ipv4",
+    ] {
+        assert!(
+            entities.iter().any(|x| x == e),
+            "{e} not alerted: {entities:?}"
+        );
+    }
+    // The alerts also go to stdout, next to the gadgets' decisions.
+    assert!(
+        d.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("\"event\":\"pii\""))
+    );
+}
+
+#[test]
+fn live_a_dead_sink_costs_counted_drops_not_a_stuck_daemon() {
+    if let Some(reason) = skip_reason() {
+        println!("skipped: {reason}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let lines = 2000;
+    let text: String = (0..lines)
+        .map(|i| format!("INFO request {i} for maria.garcia@gmail.com\n"))
+        .collect();
+    std::fs::write(dir.path().join("app.log"), text).unwrap();
+    let sink = format!("http://127.0.0.1:{port}/ingest");
+    let mut d = Daemon::start(&config(dir.path(), &sink, "buffer_lines = 100\n"));
+    let addr = d.metrics_addr();
+    let dropped = d.wait_for("drops counted", |d| {
+        d.metric(addr, "qbranch_log_dropped_total")
+            .filter(|n| *n >= f64::from(lines - 200))
+    });
+    let ticks = d.metric(addr, "qbranch_ticks_total").unwrap();
+    d.wait_for("ticks going on", |d| {
+        d.metric(addr, "qbranch_ticks_total")
+            .filter(|n| *n >= ticks + 3.0)
+    });
+    assert!(d.metric(addr, "qbranch_log_buffered_records").unwrap() <= 100.0);
+    assert!(d.metric(addr, "qbranch_log_send_errors_total").unwrap() >= 1.0);
+    assert_eq!(d.metric(addr, "qbranch_log_sent_total"), Some(0.0));
+    assert!(dropped <= f64::from(lines));
+    d.stop();
+    assert!(d.stderr_text().contains("dropped"), "{}", d.stderr_text());
+}
