@@ -249,13 +249,21 @@ fn ip_context(hay: &[u8], r: Range<usize>) -> bool {
     let versioned = [&b"release"[..], b"version", b"upgraded", b"agent", b"build"]
         .iter()
         .any(|k| lower.windows(k.len()).any(|w| w == *k));
-    // The last quoted field of an access line: `"81.2.69.160, 10.4.0.12"`.
-    let xff_tail = hay[r.end..]
-        .iter()
-        .all(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b',' | b' ' | b'"'))
-        && hay.last() == Some(&b'"')
-        && matches!(before.last(), Some(b'"' | b' '));
-    (keyword && !versioned) || xff_tail
+    (keyword && !versioned) || xff_tail(hay, r)
+}
+
+/// The last quoted field of an access line, holding addresses only:
+/// `... "curl/8.5.0" "81.2.69.160, 10.4.0.12"`. The field must follow another quoted
+/// field, so a message ending in an address (`msg="upgraded agent to 27.2.198.2"`) is
+/// not one.
+fn xff_tail(hay: &[u8], r: Range<usize>) -> bool {
+    let addressy = |b: &u8| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b',' | b' ');
+    let after_ok =
+        hay[r.end..].iter().all(|b| addressy(b) || *b == b'"') && hay.last() == Some(&b'"');
+    let Some(open) = hay[..r.start].iter().rposition(|b| *b == b'"') else {
+        return false;
+    };
+    after_ok && hay[open + 1..r.start].iter().all(addressy) && hay[..open].ends_with(b"\" ")
 }
 
 fn next_char(line: &str, from: usize) -> usize {
@@ -376,6 +384,14 @@ mod tests {
     }
 
     #[test]
+    fn an_access_lines_forwarded_for_is_a_client() {
+        let line = "10.0.0.2 - - [01/Jan/2026:00:01:00 +0000] \"GET / HTTP/1.1\" 200 877 \"-\" \"curl/8.5.0\" \"81.2.69.160, 10.4.0.12\"";
+        let got = found(line);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].1, "81.2.69.160");
+    }
+
+    #[test]
     fn finds_the_curator_dump() {
         let got = found(
             "Payment failed for user: User{id=8471, name='John Smith', email='john@example.com', SSN: 123 45 6789}",
@@ -395,6 +411,8 @@ mod tests {
             "invoice #744-14-2704 paid by order 2975067975 trace 550e8400-e29b-41d4-a716-446655440000",
             "from 10.3.0.17 port 51234 sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709 at 00:01:31",
             "user deploy logged in; mail to root@localhost; card ************4242 ***-**-6789",
+            // A message that ends in a version, not an access line's X-Forwarded-For.
+            "level=info logger=Updater msg=\"upgraded agent to 27.2.198.2\"",
         ] {
             assert!(found(line).is_empty(), "{line}: {:?}", found(line));
         }
