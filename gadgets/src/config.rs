@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+pub use crate::curator::CuratorConfig;
 use crate::policy::Policy;
 use crate::rules::{Rule, Rules, default_rules};
 use crate::safety::Mode;
@@ -21,6 +22,9 @@ pub struct Config {
     pub oracle: OracleConfig,
     #[serde(default)]
     pub pathologist: PathologistConfig,
+    /// PII in log lines, for replays (gadgetd's `[logs]` pipeline redacts live).
+    #[serde(default)]
+    pub curator: CuratorConfig,
     /// Replaces the built-in rules when given.
     #[serde(default = "default_rules")]
     pub rules: Vec<Rule>,
@@ -40,6 +44,7 @@ impl Default for Config {
             policy: Policy::default(),
             oracle: OracleConfig::default(),
             pathologist: PathologistConfig::default(),
+            curator: CuratorConfig::default(),
             rules: default_rules(),
             runtime_hooks: BTreeMap::new(),
         }

@@ -19,6 +19,8 @@ pub struct Decision {
     pub cgroup: Option<String>,
     /// The process an action would land on: the stuck process, or the Oracle's victim.
     pub process: Option<Target>,
+    /// The log stream (file) the conclusion is about, for the log gadgets.
+    pub stream: Option<String>,
     /// In [0, 1]: the model's probability, or a rule baseline's fixed confidence.
     pub confidence: f64,
     /// Seconds until the predicted failure, where the gadget forecasts one.
@@ -37,6 +39,7 @@ impl Decision {
             ts_ns,
             cgroup: None,
             process: None,
+            stream: None,
             confidence: 0.0,
             eta_s: None,
             source: "rule",
@@ -47,12 +50,14 @@ impl Decision {
     /// The identity a decision keeps from tick to tick: hold-downs and onsets key on it.
     /// A decision about a cgroup is that cgroup's, whichever process it names as the
     /// victim this tick (two growers trading places must not restart the hold-down);
-    /// a decision about a process alone is that process's.
+    /// a decision about a process alone is that process's; one about a log stream, the
+    /// stream's.
     pub fn key(&self) -> DecisionKey {
         DecisionKey {
             gadget: self.gadget,
             kind: self.kind,
             cgroup: self.cgroup.clone(),
+            stream: self.stream.clone(),
             process: match self.cgroup {
                 Some(_) => None,
                 None => self.process.as_ref().map(|p| (p.pid, p.start_time_ns)),
@@ -66,6 +71,7 @@ pub struct DecisionKey {
     pub gadget: &'static str,
     pub kind: &'static str,
     pub cgroup: Option<String>,
+    pub stream: Option<String>,
     pub process: Option<(u32, i64)>,
 }
 

@@ -41,6 +41,9 @@ fn subject(d: &Decision, out: &mut Map<String, Value>) {
     if let Some(c) = d.cgroup.as_ref().or(d.process.as_ref().map(|p| &p.cgroup)) {
         out.insert("cgroup".into(), json!(c));
     }
+    if let Some(s) = &d.stream {
+        out.insert("stream".into(), json!(s));
+    }
     out.insert("confidence".into(), json!(round(d.confidence)));
     if let Some(eta) = d.eta_s {
         out.insert("eta_s".into(), json!(round(eta)));
@@ -103,6 +106,9 @@ fn target_text(d: &Decision) -> String {
     }
     if let Some(p) = &d.process {
         parts.push(format!("pid {} ({})", p.pid, p.comm));
+    }
+    if let Some(s) = &d.stream {
+        parts.push(format!("log {s}"));
     }
     if parts.is_empty() {
         "host".to_string()

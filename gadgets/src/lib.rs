@@ -4,6 +4,7 @@
 //! one loop the daemon and the scenario replays share.
 
 pub mod config;
+pub mod curator;
 pub mod decision;
 pub mod engine;
 pub mod executor;
@@ -34,7 +35,7 @@ pub use safety::{ActionKind, CooldownClass, Guard, Mode, Refusal, Scope, Target,
 use qb_models::registry::Registry;
 
 /// Every gadget a rule may name.
-pub const GADGETS: &[&str] = &["oracle", "pathologist"];
+pub const GADGETS: &[&str] = &["oracle", "pathologist", "curator"];
 
 /// The enabled gadgets of `config`, their models from `registry` (a model that fails
 /// its checks is replaced by the gadget's rule baseline, with a warning).
@@ -52,6 +53,9 @@ pub fn gadgets(config: &Config, registry: &Registry) -> Vec<Box<dyn Gadget>> {
             registry,
             config.pathologist.clone(),
         )));
+    }
+    if config.curator.enabled {
+        out.push(Box::new(curator::Curator::new()));
     }
     out
 }

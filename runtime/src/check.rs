@@ -89,6 +89,9 @@ pub fn summary(file: &ConfigFile) -> String {
             c.pathologist.report_probability
         ));
     }
+    if c.curator.enabled {
+        gadgets.push("curator (PII in the frames' log lines; [logs] redacts live)".to_string());
+    }
     let _ = writeln!(
         out,
         "gadgets: {}",

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use qb_gadgets::{Decision, Incident, Target};
+use qb_gadgets::{Decision, Incident};
 
 use crate::format::{Expect, Quiet, TargetSpec, Wanted, Window};
 use crate::source::{Episodic, LabelTarget};
@@ -33,13 +33,14 @@ pub struct Seen {
     pub max_at_ns: i64,
 }
 
-/// A decision's subject for people: its cgroup and process.
-pub fn subject(cgroup: Option<&str>, process: Option<&Target>) -> String {
-    match (cgroup, process) {
-        (Some(c), Some(p)) => format!("{c} pid {}", p.pid),
-        (Some(c), None) => c.to_string(),
-        (None, Some(p)) => format!("pid {} ({})", p.pid, p.comm),
-        (None, None) => "host".to_string(),
+/// A decision's subject for people: its cgroup and process, or its log stream.
+pub fn subject(d: &Decision) -> String {
+    match (d.cgroup.as_deref(), d.process.as_ref(), d.stream.as_deref()) {
+        (Some(c), Some(p), _) => format!("{c} pid {}", p.pid),
+        (Some(c), None, _) => c.to_string(),
+        (None, Some(p), _) => format!("pid {} ({})", p.pid, p.comm),
+        (None, None, Some(s)) => format!("log {s}"),
+        (None, None, None) => "host".to_string(),
     }
 }
 
@@ -79,7 +80,7 @@ impl Item<'_> {
         };
         format!(
             "{what} on {} at {} p={:.3}",
-            subject(d.cgroup.as_deref(), d.process.as_ref()),
+            subject(d),
             when(obs, self.ts_ns()),
             d.confidence
         )
@@ -110,8 +111,11 @@ fn on_target(
         .cgroup
         .as_deref()
         .or(d.process.as_ref().map(|p| p.cgroup.as_str()));
+    // A log label's target is its file, which looks like a cgroup path.
     let labelled = |l: &Episodic| match &l.target {
-        LabelTarget::Cgroup(c) | LabelTarget::Other(c) => cgroup == Some(c.as_str()),
+        LabelTarget::Cgroup(c) | LabelTarget::Other(c) => {
+            cgroup == Some(c.as_str()) || d.stream.as_deref() == Some(c.as_str())
+        }
         LabelTarget::Pid(pid) => d.process.as_ref().is_some_and(|p| p.pid == *pid),
     };
     Ok(match spec {

@@ -19,6 +19,7 @@ pub const DECISION_KINDS: &[&str] = &[
     "oom_averted",
     "false_positive",
     "stuck",
+    "pii_detected",
 ];
 /// Incident actions: the rules' actions and the restart's escalation.
 pub const ACTIONS: &[&str] = &[

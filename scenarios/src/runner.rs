@@ -157,11 +157,7 @@ pub fn observe(trial: &Trial) -> Result<Option<Observed>> {
         obs.frames += 1;
         let report = engine.step(&frame);
         for d in report.decisions {
-            let key = (
-                d.gadget.to_string(),
-                d.kind.to_string(),
-                subject(d.cgroup.as_deref(), d.process.as_ref()),
-            );
+            let key = (d.gadget.to_string(), d.kind.to_string(), subject(&d));
             let seen = obs.seen.entry(key).or_insert(Seen::default());
             seen.count += 1;
             if d.confidence > seen.max_confidence || seen.count == 1 {
