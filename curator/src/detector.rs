@@ -138,6 +138,14 @@ impl Detector {
                 (validate::nanp_ok(&digits) && !reference_context(before))
                     .then(|| (Entity::Phone, r.clone()))
             }
+            // `30+20221128-1`: a `+` inside a token is a version's, not a country code's.
+            Check::PhoneIntl
+                if r.start > 0
+                    && (hay[r.start - 1].is_ascii_alphanumeric()
+                        || matches!(hay[r.start - 1], b'.' | b'~' | b'_' | b'-')) =>
+            {
+                None
+            }
             Check::PhoneIntl => {
                 let digits: Vec<u8> = value.iter().copied().filter(u8::is_ascii_digit).collect();
                 let ok = if digits.first() == Some(&b'1') {
@@ -324,6 +332,16 @@ fn email_ok(value: &[u8]) -> bool {
         b".lan",
         b".cluster",
         b".svc",
+        // systemd template units: `getty@tty1.service`, `openvpn@office.socket`.
+        b".service",
+        b".socket",
+        b".target",
+        b".timer",
+        b".mount",
+        b".slice",
+        b".scope",
+        b".path",
+        b".device",
     ]
     .iter()
     .any(|s| domain.ends_with(s))
@@ -413,6 +431,9 @@ mod tests {
             "user deploy logged in; mail to root@localhost; card ************4242 ***-**-6789",
             // A message that ends in a version, not an access line's X-Forwarded-For.
             "level=info logger=Updater msg=\"upgraded agent to 27.2.198.2\"",
+            // Debian versions and systemd template units (real dpkg and apt logs).
+            "2025-06-24 14:37:38 install libkmod2:amd64 <none> 30+20221128-1",
+            "Created symlink /etc/systemd/system/getty.target.wants/getty@tty1.service",
         ] {
             assert!(found(line).is_empty(), "{line}: {:?}", found(line));
         }
