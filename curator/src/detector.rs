@@ -224,7 +224,12 @@ impl Detector {
                 while r.end > r.start && matches!(hay[r.end - 1], b'\'' | b'-') {
                     r.end -= 1;
                 }
-                Some((Entity::PersonName, r))
+                // `NAME:LDAPException REASON:...`: two capitals in a row (acronyms, shouted
+                // words) are code, not a person (`McDonald`, `O'Brien` have none).
+                let shouting = hay[r.clone()]
+                    .windows(2)
+                    .any(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase());
+                (!shouting).then_some((Entity::PersonName, r))
             }
         }
     }
@@ -434,6 +439,7 @@ mod tests {
             // Debian versions and systemd template units (real dpkg and apt logs).
             "2025-06-24 14:37:38 install libkmod2:amd64 <none> 30+20221128-1",
             "Created symlink /etc/systemd/system/getty.target.wants/getty@tty1.service",
+            "SOGo[1234]: Login from 10.0.0.4 NAME:LDAPException REASON:operation bind failed",
         ] {
             assert!(found(line).is_empty(), "{line}: {:?}", found(line));
         }
