@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use regex_automata::meta::{self, Regex};
 use regex_automata::util::captures::Captures;
-use regex_automata::{Input, PatternID};
+use regex_automata::{Anchored, Input, PatternID};
 
 use crate::entity::Entity;
 use crate::patterns::{self, Check, Rule};
@@ -81,16 +81,24 @@ impl Detector {
         let hay = line.as_bytes();
         let mut at = 0;
         while at < hay.len() {
+            // The lazy DFA alone finds the match; the slower capture engines run only
+            // over a match whose pattern has a value group, anchored to its span.
             let input = Input::new(hay).range(at..);
-            self.regex
-                .search_captures_with(&mut scratch.cache, &input, &mut scratch.caps);
-            let Some(m) = scratch.caps.get_match() else {
+            let Some(m) = self.regex.search_with(&mut scratch.cache, &input) else {
                 break;
             };
             let pid = m.pattern().as_usize();
-            let value = self.value_group[pid]
-                .and_then(|g| scratch.caps.get_group(g))
-                .map_or(m.range(), |s| s.range());
+            let value = match self.value_group[pid] {
+                None => m.range(),
+                Some(g) => {
+                    let exact = Input::new(hay)
+                        .range(m.range())
+                        .anchored(Anchored::Pattern(m.pattern()));
+                    self.regex
+                        .search_captures_with(&mut scratch.cache, &exact, &mut scratch.caps);
+                    scratch.caps.get_group(g).map_or(m.range(), |s| s.range())
+                }
+            };
             match self.validate(line, value, self.rules[pid].check) {
                 Some((entity, range)) => {
                     at = m.end().max(range.end).max(at + 1);
