@@ -78,6 +78,7 @@ impl Redactor {
         LineScratch {
             search: self.detector.scratch(),
             findings: Vec::new(),
+            recheck: Vec::new(),
         }
     }
 
@@ -110,17 +111,47 @@ impl Redactor {
             Cow::Borrowed(line)
         } else {
             out.push_str(&line[copied..]);
-            Cow::Owned(out)
+            Cow::Owned(self.settle(out, &mut scratch.search, &mut scratch.recheck))
         };
         Redacted { text, findings }
     }
+
+    /// What a redaction keeps (an email's domain, a key's first and last 4) can join
+    /// its neighbours into a new finding (`…ntsa` + `@i.example` is an address; found by
+    /// cargo fuzz). Such joins, in categories that are not kept, get the bare token,
+    /// which joins nothing, until none is left. Only changed lines pay for this pass.
+    fn settle(&self, mut text: String, search: &mut Scratch, found: &mut Vec<Finding>) -> String {
+        for _ in 0..MAX_SETTLE_PASSES {
+            self.detector.detect(&text, search, found);
+            found.retain(|f| self.config.policy(f.entity.category()) != Policy::Keep);
+            if found.is_empty() {
+                break;
+            }
+            let mut next = String::with_capacity(text.len());
+            let mut copied = 0;
+            for f in found.iter() {
+                next.push_str(&text[copied..f.range.start]);
+                next.push_str(f.entity.category().token());
+                copied = f.range.end;
+            }
+            next.push_str(&text[copied..]);
+            text = next;
+        }
+        text
+    }
 }
+
+/// A bare token cannot take part in a finding, so each pass removes the ones it sees;
+/// more than two passes would mean a detector bug, and the text is returned as it is.
+const MAX_SETTLE_PASSES: usize = 4;
 
 /// Search state and findings buffer reused across lines.
 #[derive(Debug)]
 pub struct LineScratch {
     search: Scratch,
     findings: Vec<Finding>,
+    /// Findings in the redacted text (see `Redactor::settle`).
+    recheck: Vec<Finding>,
 }
 
 fn category_label(c: Category) -> &'static str {
@@ -175,6 +206,48 @@ mod tests {
         assert_eq!(
             got,
             "card [CREDIT_CARD_REDACTED] mail [EMAIL_REDACTED]@gmail.com key sk_l…[API_KEY_REDACTED]…1a2b"
+        );
+    }
+
+    #[test]
+    fn a_chained_address_loses_its_domain_too() {
+        // Found by cargo fuzz: the kept domain `i.web` joins `@i.example.com`.
+        let r = redactor(RedactConfig::default());
+        let mut s = r.scratch();
+        let got = r
+            .redact("to x@i.web@i.example.com", &mut s)
+            .text
+            .into_owned();
+        assert!(got.starts_with("to [EMAIL_REDACTED]"), "{got}");
+        assert!(!got.contains("i.example.com"), "{got}");
+        let mut found = Vec::new();
+        let mut ds = r.detector().scratch();
+        r.detector().detect(&got, &mut ds, &mut found);
+        assert!(found.is_empty(), "{got}: {found:?}");
+    }
+
+    #[test]
+    fn a_kept_key_tail_cannot_join_a_domain() {
+        let r = redactor(RedactConfig::default());
+        let mut s = r.scratch();
+        let got = r
+            .redact(
+                "GET /ws?access_token=ya92AbCdEfGhIjKlMnOpntsa@i.example.com",
+                &mut s,
+            )
+            .text
+            .into_owned();
+        assert!(!got.contains("ntsa@"), "{got}");
+        let kept = RedactConfig::from_toml("[policy]\nemail = \"keep\"").unwrap();
+        let r = redactor(kept);
+        let mut s = r.scratch();
+        let got = r
+            .redact("mail maria.garcia@gmail.com", &mut s)
+            .text
+            .into_owned();
+        assert_eq!(
+            got, "mail maria.garcia@gmail.com",
+            "a kept category stays kept"
         );
     }
 
