@@ -289,7 +289,8 @@ impl Recorder {
             total.bytes += s.bytes;
             total.truncated_lines += s.truncated_lines;
             total.truncations_without_copy += s.truncations_without_copy;
-            (total.files, total.unreadable) = (s.files, s.unreadable);
+            (total.files, total.unreadable, total.backlog_bytes) =
+                (s.files, s.unreadable, s.backlog_bytes);
         }
         frame
     }

@@ -160,7 +160,8 @@ impl Daemon {
         metrics.record_tick(t0.elapsed(), engine, &report);
         if let Some(logs) = &mut self.logs {
             logs.forward(frame.logs.iter().map(|row| (row, "all")));
-            metrics.set_logs(logs.stats().clone());
+            let backlog = self.recorder.stats().logs.backlog_bytes;
+            metrics.set_logs(logs.stats(backlog).clone());
         }
         report.sample_faster
     }

@@ -246,6 +246,12 @@ fn render_logs(logs: &LogStats, out: &mut String) {
             "Bytes queued for the sink.",
             f.buffered_bytes,
         ),
+        (
+            "qbranch_log_backlog_bytes",
+            "gauge",
+            "Bytes in the tailed files not read yet (max_bytes_per_tick).",
+            logs.backlog_bytes,
+        ),
     ] {
         write_family(out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");

@@ -19,6 +19,9 @@ pub(super) struct Sink<'a> {
     pub(super) ts_ns: i64,
     pub(super) max: usize,
     pub(super) wait_ns: i64,
+    /// `max_bytes_per_poll`, and what is left of it for the generation being read.
+    pub(super) per_file: u64,
+    pub(super) budget: u64,
     pub(super) out: &'a mut Vec<LogRow>,
     pub(super) stats: &'a mut TailStats,
 }
@@ -211,28 +214,33 @@ impl Tail {
         chunk: &mut [u8],
         sink: &mut Sink,
     ) -> io::Result<()> {
+        sink.budget = sink.per_file;
         if size >= self.pos && matches!(self.read_to(size, chunk, sink)?, Outcome::Bytes(_)) {
+            sink.stats.backlog_bytes += size.saturating_sub(self.pos);
             return Ok(());
         }
         self.recover_copy(chunk, sink);
         let size = self.file.metadata()?.len();
         self.read_to(size, chunk, sink)?;
+        sink.stats.backlog_bytes += size.saturating_sub(self.pos);
         Ok(())
     }
 
     /// Reads a retired generation; false once it has been idle for the rotate wait,
     /// after emitting its pending partial line.
     pub(super) fn drain(&mut self, chunk: &mut [u8], sink: &mut Sink) -> bool {
-        match self
-            .file
-            .metadata()
-            .and_then(|m| self.read_to(m.len(), chunk, sink))
-        {
-            Ok(Outcome::Bytes(n)) if n > 0 => {
+        sink.budget = sink.per_file;
+        let read = self.file.metadata().and_then(|m| {
+            let size = m.len();
+            self.read_to(size, chunk, sink).map(|o| (o, size))
+        });
+        match read {
+            Ok((Outcome::Bytes(n), size)) if n > 0 => {
                 self.idle_since = None;
+                sink.stats.backlog_bytes += size.saturating_sub(self.pos);
                 return true;
             }
-            Ok(Outcome::Bytes(_)) => {
+            Ok((Outcome::Bytes(_), _)) => {
                 let since = *self.idle_since.get_or_insert(sink.ts_ns);
                 if sink.ts_ns.saturating_sub(since) < sink.wait_ns {
                     return true;
@@ -247,6 +255,8 @@ impl Tail {
 
     fn read_to(&mut self, end: u64, chunk: &mut [u8], sink: &mut Sink) -> io::Result<Outcome> {
         let start = self.pos;
+        // The rest stays on disk for the next poll (a partial line stays in `line`).
+        let end = end.min(self.pos.saturating_add(sink.budget));
         while self.pos < end {
             let want = chunk
                 .len()
@@ -271,6 +281,7 @@ impl Tail {
             self.line.feed(data, self.pos, &self.source, sink);
             self.pos += n as u64;
             sink.stats.bytes += n as u64;
+            sink.budget = sink.budget.saturating_sub(n as u64);
         }
         Ok(Outcome::Bytes(self.pos - start))
     }
@@ -291,8 +302,11 @@ impl Tail {
             Some(copy) => {
                 let end = copy.metadata().map_or(0, |m| m.len());
                 let truncated = std::mem::replace(&mut self.file, copy);
-                // The copy no longer changes; a read error only loses its tail.
+                // The copy no longer changes; a read error only loses its tail. It is
+                // read whole: after it, this handle starts over on the new generation.
+                let budget = std::mem::replace(&mut sink.budget, u64::MAX);
                 let _ = self.read_to(end, chunk, sink);
+                sink.budget = budget;
                 self.file = truncated;
             }
             None => {

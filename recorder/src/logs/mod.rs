@@ -60,6 +60,10 @@ pub struct TailConfig {
     /// How long, in poll time (`ts_ns`), a rotated-away or deleted file stays open once
     /// it stopped growing. Zero closes it at the first poll that finds nothing new.
     pub rotate_wait: Duration,
+    /// Bytes read from one file (one generation) in one poll at most. The rest waits
+    /// for the next poll, on disk: a writer faster than the reader makes the tailer
+    /// lag (see `TailStats::backlog_bytes`), never grows a poll's rows without bound.
+    pub max_bytes_per_poll: u64,
 }
 
 impl Default for TailConfig {
@@ -68,6 +72,7 @@ impl Default for TailConfig {
             max_line_bytes: 16 * 1024,
             from_start: false,
             rotate_wait: Duration::from_secs(5),
+            max_bytes_per_poll: 64 << 20,
         }
     }
 }
@@ -86,6 +91,8 @@ pub struct TailStats {
     /// Truncations without a rotated copy: lines written after our last read and
     /// before the truncation may be lost.
     pub truncations_without_copy: u64,
+    /// Bytes left unread at the end of this poll because of `max_bytes_per_poll`.
+    pub backlog_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -93,6 +100,7 @@ pub struct LogTailer {
     globs: Vec<Glob>,
     max_line_bytes: usize,
     rotate_wait_ns: i64,
+    max_bytes_per_poll: u64,
     /// Current generation of each matched path.
     files: BTreeMap<PathBuf, Tail>,
     /// Rotated-away or deleted generations, drained until idle.
@@ -114,6 +122,7 @@ impl LogTailer {
             globs,
             max_line_bytes: config.max_line_bytes,
             rotate_wait_ns: i64::try_from(config.rotate_wait.as_nanos()).unwrap_or(i64::MAX),
+            max_bytes_per_poll: config.max_bytes_per_poll.max(1),
             files: BTreeMap::new(),
             retired: Vec::new(),
             problems: BTreeMap::new(),
@@ -156,6 +165,8 @@ impl LogTailer {
             ts_ns,
             max: self.max_line_bytes,
             wait_ns: self.rotate_wait_ns,
+            per_file: self.max_bytes_per_poll,
+            budget: 0,
             out,
             stats: &mut stats,
         };

@@ -41,6 +41,11 @@ pub struct LogsSection {
     /// Longer lines are cut here by the tailer (and flagged `truncated`).
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// Bytes read from one file in one tick at most: a writer faster than this makes
+    /// the pipeline lag behind on disk (`qbranch_log_backlog_bytes`) instead of growing
+    /// a tick's lines, and so the daemon's memory, without bound.
+    #[serde(default = "default_max_bytes_per_tick")]
+    pub max_bytes_per_tick: u64,
     /// Also append every PII alert (never the value) to this file as a JSON line.
     pub alerts: Option<PathBuf>,
     /// The Curator's per-entity policies (`[logs.redact.policy] email = "hash"`).
@@ -60,6 +65,9 @@ fn default_buffer_bytes() -> usize {
 fn default_max_line_bytes() -> usize {
     64 << 10
 }
+fn default_max_bytes_per_tick() -> u64 {
+    32 << 20
+}
 
 impl LogsSection {
     /// What `parse` cannot check by type: a sink that parses, bounds that are not zero.
@@ -72,6 +80,10 @@ impl LogsSection {
             ("buffer_lines", self.buffer_lines),
             ("buffer_bytes", self.buffer_bytes),
             ("max_line_bytes", self.max_line_bytes),
+            (
+                "max_bytes_per_tick",
+                usize::try_from(self.max_bytes_per_tick).unwrap_or(1),
+            ),
         ] {
             if v == 0 {
                 return Err(format!("{key} must be above 0"));
@@ -84,6 +96,7 @@ impl LogsSection {
         qb_recorder::TailConfig {
             max_line_bytes: self.max_line_bytes,
             from_start: self.from_start,
+            max_bytes_per_poll: self.max_bytes_per_tick,
             ..qb_recorder::TailConfig::default()
         }
     }
@@ -99,6 +112,8 @@ pub struct LogStats {
     /// Records handed to the forwarder (queued or dropped) per reason.
     pub forwarded: BTreeMap<&'static str, u64>,
     pub forward: ForwardStats,
+    /// Bytes written to the tailed files and not read yet (the per-tick budget).
+    pub backlog_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -165,8 +180,10 @@ impl LogPipeline {
         }
     }
 
-    pub fn stats(&mut self) -> &LogStats {
+    /// The counters, with the tailer's backlog as of this tick.
+    pub fn stats(&mut self, backlog_bytes: u64) -> &LogStats {
         self.stats.forward = self.forwarder.stats();
+        self.stats.backlog_bytes = backlog_bytes;
         &self.stats
     }
 
