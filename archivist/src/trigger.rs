@@ -397,7 +397,9 @@ mod tests {
         });
         assert_eq!(w.observe(&f), OomSeen::default());
         f.cgroups = vec![cg("/a", 1), cg("/a/svc", 1), cg("/b", 2)];
-        f.system.as_mut().map(|s| s.oom_kill = 4);
+        if let Some(s) = f.system.as_mut() {
+            s.oom_kill = 4;
+        }
         assert_eq!(
             w.observe(&f),
             OomSeen {
@@ -405,8 +407,10 @@ mod tests {
                 system_only: false
             }
         );
-        f.system.as_mut().map(|s| s.oom_kill = 5);
-        assert_eq!(w.observe(&f).system_only, true);
+        if let Some(s) = f.system.as_mut() {
+            s.oom_kill = 5;
+        }
+        assert!(w.observe(&f).system_only);
         assert!(is_below("/a/b", "/a") && !is_below("/ab", "/a") && is_below("/x", "/"));
     }
 
