@@ -109,7 +109,7 @@ impl ArchivistConfig {
             ("restart_window_s", self.restart_window_s),
         ];
         for (key, v) in secs {
-            if !v.is_finite() || v < 0.0 || v > 86_400.0 {
+            if !v.is_finite() || !(0.0..=86_400.0).contains(&v) {
                 return bad(key, "must be between 0 and 86400 seconds");
             }
         }

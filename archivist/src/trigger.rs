@@ -338,7 +338,7 @@ mod tests {
                 n += 1;
                 r.observe(
                     s * S + (i * S as u64 / per_s) as i64,
-                    every > 0 && n % every == 0,
+                    every > 0 && n.is_multiple_of(every),
                 );
             }
             if r.evaluate(s * S + S - 1, &RULE) {
