@@ -3,10 +3,12 @@
 //! frames, labels and Parquet bytes.
 //!
 //! Families so far: memory (leaks ending in OOM kills), stuck processes (deadlock,
-//! livelock, D state, pool exhaustion), toxic queries, and PII in log files (with
-//! byte-exact span labels), each with hard negatives.
+//! livelock, D state, pool exhaustion), toxic queries, PII in log files (with
+//! byte-exact span labels), each with hard negatives, and incidents (a crash with its
+//! root-cause line, and a quiet day) for the Archivist.
 
 mod clock;
+pub mod incident;
 mod kinds;
 pub mod memory;
 pub mod pii;
@@ -21,6 +23,7 @@ use std::time::Duration;
 use qb_signals::{DatasetWriter, LabelRow, Manifest, Origin, SignalSource, Table, WriterOptions};
 
 pub use clock::Clock;
+pub use incident::{IncidentGenerator, IncidentKind};
 pub use memory::{MemoryGenerator, MemoryKind};
 pub use pii::{PiiGenerator, PiiKind, PiiLine, PiiLineGenerator, PiiMix, PiiSpan};
 pub use standard::{HELD_OUT_SEEDS, Scenario, Split, StandardItem, TRAINING_SEEDS, standard_plan};
@@ -171,6 +174,34 @@ pub fn write_pii(
     write_dataset(
         dir,
         &format!("pii/{kind}"),
+        seed,
+        clock,
+        &tables,
+        &mut generator,
+    )
+}
+
+/// An incident episode as a dataset (system, process, cgroup, logs, labels: `root_cause`
+/// and `crash`, or one `quiet` marker; see `incident`).
+pub fn write_incident(
+    dir: &Path,
+    kind: IncidentKind,
+    seed: u64,
+    duration: Duration,
+    interval: Duration,
+) -> Result<Manifest, SimError> {
+    let clock = Clock::new(duration, interval)?;
+    let mut generator = IncidentGenerator::new(kind, seed, clock)?;
+    let tables = [
+        Table::System,
+        Table::Process,
+        Table::Cgroup,
+        Table::Logs,
+        Table::Labels,
+    ];
+    write_dataset(
+        dir,
+        &format!("incident/{kind}"),
         seed,
         clock,
         &tables,
