@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+pub use crate::archivist::ArchivistGadgetConfig;
 pub use crate::curator::CuratorConfig;
 use crate::policy::Policy;
 use crate::rules::{Rule, Rules, default_rules};
@@ -25,6 +26,10 @@ pub struct Config {
     /// PII in log lines, for replays (gadgetd's `[logs]` pipeline redacts live).
     #[serde(default)]
     pub curator: CuratorConfig,
+    /// Log ring buffers flushed around incidents, for replays (gadgetd's
+    /// `[logs.archivist]` runs live).
+    #[serde(default)]
+    pub archivist: ArchivistGadgetConfig,
     /// Replaces the built-in rules when given.
     #[serde(default = "default_rules")]
     pub rules: Vec<Rule>,
@@ -45,6 +50,7 @@ impl Default for Config {
             oracle: OracleConfig::default(),
             pathologist: PathologistConfig::default(),
             curator: CuratorConfig::default(),
+            archivist: ArchivistGadgetConfig::default(),
             rules: default_rules(),
             runtime_hooks: BTreeMap::new(),
         }
@@ -78,6 +84,11 @@ impl Config {
             .rules()
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config
+            .archivist
+            .buffer
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("archivist.buffer: {e}")))?;
         for (name, p) in [
             (
                 "oracle.report_probability",
@@ -86,6 +97,10 @@ impl Config {
             (
                 "pathologist.report_probability",
                 config.pathologist.report_probability,
+            ),
+            (
+                "archivist.decision_confidence",
+                config.archivist.decision_confidence,
             ),
         ] {
             if !(0.0..=1.0).contains(&p) {

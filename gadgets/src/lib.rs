@@ -3,6 +3,7 @@
 //! (or, in dry run, walks the same path without the side effect). `Engine::step` is the
 //! one loop the daemon and the scenario replays share.
 
+pub mod archivist;
 pub mod config;
 pub mod curator;
 pub mod decision;
@@ -17,7 +18,9 @@ pub mod policy;
 pub mod rules;
 pub mod safety;
 
-pub use config::{Config, ConfigError, OracleConfig, PathologistConfig};
+pub use config::{
+    ArchivistGadgetConfig, Config, ConfigError, CuratorConfig, OracleConfig, PathologistConfig,
+};
 pub use decision::{Decision, DecisionKey, Gadget};
 pub use engine::{Engine, TickReport};
 pub use executor::{Action, Actuator, Executor, Outcome, RecordingActuator, StackSnapshot};
@@ -35,7 +38,7 @@ pub use safety::{ActionKind, CooldownClass, Guard, Mode, Refusal, Scope, Target,
 use qb_models::registry::Registry;
 
 /// Every gadget a rule may name.
-pub const GADGETS: &[&str] = &["oracle", "pathologist", "curator"];
+pub const GADGETS: &[&str] = &["oracle", "pathologist", "curator", "archivist"];
 
 /// The enabled gadgets of `config`, their models from `registry` (a model that fails
 /// its checks is replaced by the gadget's rule baseline, with a warning).
@@ -56,6 +59,10 @@ pub fn gadgets(config: &Config, registry: &Registry) -> Vec<Box<dyn Gadget>> {
     }
     if config.curator.enabled {
         out.push(Box::new(curator::Curator::new()));
+    }
+    // Last: it reads the other gadgets' decisions of the same tick.
+    if config.archivist.enabled {
+        out.push(Box::new(archivist::ArchivistGadget::new(&config.archivist)));
     }
     out
 }

@@ -159,7 +159,8 @@ impl Daemon {
         let mut metrics = lock(&self.metrics);
         metrics.record_tick(t0.elapsed(), engine, &report);
         if let Some(logs) = &mut self.logs {
-            logs.forward(frame.logs.iter().map(|row| (row, "all")));
+            let flushes = logs.forward(&frame, &report);
+            self.output.events(&flushes);
             let backlog = self.recorder.stats().logs.backlog_bytes;
             metrics.set_logs(logs.stats(backlog).clone());
         }

@@ -36,6 +36,13 @@ impl Output {
         })
     }
 
+    /// Other JSON lines of the log pipeline (the Archivist's flushes): stdout.
+    pub fn events(&mut self, lines: &[String]) {
+        for line in lines {
+            self.print(line);
+        }
+    }
+
     /// PII alerts (JSON lines that never hold the value): stdout and the alerts file.
     pub fn alerts(&mut self, lines: &[String]) {
         for line in lines {

@@ -320,3 +320,61 @@ fn live_a_dead_sink_costs_counted_drops_not_a_stuck_daemon() {
     d.stop();
     assert!(d.stderr_text().contains("dropped"), "{}", d.stderr_text());
 }
+
+#[test]
+fn live_the_archivist_forwards_the_root_cause_only_when_errors_spike() {
+    if let Some(reason) = skip_reason() {
+        println!("skipped: {reason}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "").unwrap();
+    let out = dir.path().join("forwarded.jsonl");
+    // No sample: before the spike nothing at all may leave.
+    let archivist = "[logs.archivist]\nenabled = true\n[logs.archivist.buffer]\n\
+                     sample_rate = 0.0\nspike_window_s = 5\nspike_warmup_s = 1\n";
+    let mut d = Daemon::start(&config(dir.path(), out.to_str().unwrap(), archivist));
+    let addr = d.metrics_addr();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    for i in 0..50 {
+        writeln!(f, "INFO request {i} served in 12 ms").unwrap();
+        if i == 20 {
+            writeln!(f, "WARN connection pool exhausted (max=20, waiting=31)").unwrap();
+        }
+    }
+    f.flush().unwrap();
+    d.wait_for("51 lines read", |d| {
+        d.metric(addr, "qbranch_log_lines_total")
+            .filter(|n| *n >= 51.0)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(d.metric(addr, "qbranch_log_sent_total"), Some(0.0));
+    for i in 0..40 {
+        writeln!(f, "ERROR request {i} failed: pool timeout").unwrap();
+    }
+    f.flush().unwrap();
+    d.wait_for("the flush sent", |d| {
+        d.metric(addr, "qbranch_log_sent_total")
+            .filter(|n| *n >= 91.0)
+    });
+    d.stop();
+    let forwarded = std::fs::read_to_string(&out).unwrap();
+    let records: Vec<serde_json::Value> = forwarded
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 91, "{forwarded}");
+    assert!(records.iter().all(|r| r["why"] == "flush"), "{forwarded}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["line"].as_str().unwrap().contains("pool exhausted")),
+        "the root cause is in the flush"
+    );
+    let stdout = d.stdout.lock().unwrap().join("\n");
+    assert!(
+        stdout.contains("\"event\":\"flush\"") && stdout.contains("error_spike"),
+        "{stdout}"
+    );
+}

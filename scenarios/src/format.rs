@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use qb_gadgets::Config;
-use qb_simulator::{MemoryKind, PiiKind, StuckKind, ToxicKind};
+use qb_simulator::{IncidentKind, MemoryKind, PiiKind, StuckKind, ToxicKind};
 use serde::Deserialize;
 
 use crate::error::{Result, ScenarioError};
@@ -20,6 +20,7 @@ pub const DECISION_KINDS: &[&str] = &[
     "false_positive",
     "stuck",
     "pii_detected",
+    "log_flush",
 ];
 /// Incident actions: the rules' actions and the restart's escalation.
 pub const ACTIONS: &[&str] = &[
@@ -75,6 +76,7 @@ pub enum GeneratorKind {
     Stuck(StuckKind),
     Toxic(ToxicKind),
     Pii(PiiKind),
+    Incident(IncidentKind),
 }
 
 impl GeneratorKind {
@@ -88,9 +90,10 @@ impl GeneratorKind {
             "stuck" => GeneratorKind::Stuck(kind.parse().map_err(err)?),
             "toxic" => GeneratorKind::Toxic(kind.parse().map_err(err)?),
             "pii" => GeneratorKind::Pii(kind.parse().map_err(err)?),
+            "incident" => GeneratorKind::Incident(kind.parse().map_err(err)?),
             other => {
                 return Err(format!(
-                    "unknown family {other:?} (families: memory, stuck, toxic, pii)"
+                    "unknown family {other:?} (families: memory, stuck, toxic, pii, incident)"
                 ));
             }
         })
@@ -110,6 +113,7 @@ impl GeneratorKind {
             GeneratorKind::Stuck(k) => format!("stuck/{k}"),
             GeneratorKind::Toxic(k) => format!("toxic/{k}"),
             GeneratorKind::Pii(k) => format!("pii/{k}"),
+            GeneratorKind::Incident(k) => format!("incident/{k}"),
         }
     }
 }

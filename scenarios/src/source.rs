@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use qb_signals::{Dataset, Frame, LabelRow, ReplaySource, SignalSource, Table};
 use qb_simulator::{
-    Clock, Generator, MemoryGenerator, PiiGenerator, StuckGenerator, ToxicGenerator,
+    Clock, Generator, IncidentGenerator, MemoryGenerator, PiiGenerator, StuckGenerator,
+    ToxicGenerator,
 };
 
 use crate::error::{Result, ScenarioError};
@@ -92,6 +93,7 @@ fn generate(
         GeneratorKind::Stuck(k) => Box::new(StuckGenerator::new(k, seed, clock)?),
         GeneratorKind::Toxic(k) => Box::new(ToxicGenerator::new(k, seed, clock)?),
         GeneratorKind::Pii(k) => Box::new(PiiGenerator::new(k, seed, clock)?),
+        GeneratorKind::Incident(k) => Box::new(IncidentGenerator::new(k, seed, clock)?),
     })
 }
 

@@ -12,9 +12,11 @@ use std::path::Path;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use qb_archivist::{Archivist, FlushEvent, Forwarded, Why};
 use qb_curator::{LineScratch, RedactConfig, Redactor};
 use qb_gadgets::incident::rfc3339;
-use qb_signals::LogRow;
+use qb_gadgets::{ArchivistGadgetConfig, TickReport};
+use qb_signals::{Frame, LogRow};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -51,6 +53,10 @@ pub struct LogsSection {
     /// The Curator's per-entity policies (`[logs.redact.policy] email = "hash"`).
     #[serde(default)]
     pub redact: RedactConfig,
+    /// The Archivist (`enabled = true`): instead of every line, forward a 1 % sample and
+    /// flush the rings around incidents (its triggers and the gadgets' decisions).
+    #[serde(default)]
+    pub archivist: ArchivistGadgetConfig,
 }
 
 fn default_sink() -> String {
@@ -76,6 +82,13 @@ impl LogsSection {
             return Err("files: at least one glob".into());
         }
         SinkSpec::parse(&self.sink).map_err(|e| format!("sink: {e}"))?;
+        self.archivist
+            .buffer
+            .validate()
+            .map_err(|e| format!("archivist.buffer: {e}"))?;
+        if !(0.0..=1.0).contains(&self.archivist.decision_confidence) {
+            return Err("archivist.decision_confidence must be in [0, 1]".into());
+        }
         for (key, v) in [
             ("buffer_lines", self.buffer_lines),
             ("buffer_bytes", self.buffer_bytes),
@@ -120,6 +133,11 @@ pub struct LogStats {
 pub struct LogPipeline {
     redactor: Redactor,
     scratch: LineScratch,
+    archivist: Option<Archivist>,
+    decision_confidence: f64,
+    /// Flush events already reported.
+    reported: usize,
+    drained: Vec<Forwarded>,
     forwarder: Forwarder,
     stats: LogStats,
 }
@@ -131,14 +149,32 @@ impl LogPipeline {
         let redactor = Redactor::new(section.redact.clone()).context("curator")?;
         let forwarder = Forwarder::start(sink, section.buffer_lines, section.buffer_bytes)
             .context("log forwarder: cannot start its thread")?;
+        let archivist = section
+            .archivist
+            .enabled
+            .then(|| Archivist::new(section.archivist.buffer.clone()))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("[logs.archivist]: {e}"))?;
         tracing::info!(
-            "logs: tailing {}, redacting, forwarding to {}",
+            "logs: tailing {}, redacting, forwarding {} to {}",
             section.files.join(", "),
+            match &archivist {
+                Some(a) => format!(
+                    "a {} % sample and {} s around incidents",
+                    a.config().sample_rate * 100.0,
+                    a.config().before_s + a.config().after_s
+                ),
+                None => "every line".to_string(),
+            },
             forwarder.sink()
         );
         Ok(LogPipeline {
             scratch: redactor.scratch(),
             redactor,
+            archivist,
+            decision_confidence: section.archivist.decision_confidence,
+            reported: 0,
+            drained: Vec::new(),
             forwarder,
             stats: LogStats::default(),
         })
@@ -172,12 +208,57 @@ impl LogPipeline {
         alerts
     }
 
-    /// Queues redacted lines for the sink, tagged with why they go.
-    pub fn forward<'a>(&mut self, rows: impl IntoIterator<Item = (&'a LogRow, &'static str)>) {
-        for (row, why) in rows {
-            *self.stats.forwarded.entry(why).or_default() += 1;
-            self.forwarder.push(record_json(row, why));
+    /// Queues the tick's redacted lines for the sink: all of them, or with the
+    /// Archivist what it samples and flushes (the tick's confident decisions are its
+    /// triggers too). Returns each new flush as a JSON line (`event: flush`).
+    pub fn forward(&mut self, frame: &Frame, report: &TickReport) -> Vec<String> {
+        let Some(archivist) = &mut self.archivist else {
+            for row in &frame.logs {
+                self.queue(row, None, "all");
+            }
+            return Vec::new();
+        };
+        archivist.observe(frame);
+        for d in report
+            .onsets
+            .iter()
+            .filter(|d| d.confidence >= self.decision_confidence)
+        {
+            let subject = d
+                .cgroup
+                .as_deref()
+                .or(d.process.as_ref().map(|p| p.cgroup.as_str()));
+            archivist.on_decision(frame.ts_ns, d.gadget, d.kind, subject);
         }
+        let flushes: Vec<String> = archivist.events()[self.reported..]
+            .iter()
+            .map(|e| {
+                tracing::warn!(
+                    "archivist: {} flush of {} ({} buffered lines)",
+                    e.trigger.reason.name(),
+                    e.services.join(", "),
+                    e.lines_flushed
+                );
+                flush_json(e)
+            })
+            .collect();
+        self.reported = archivist.events().len();
+        let mut drained = std::mem::take(&mut self.drained);
+        archivist.drain(&mut drained);
+        for f in drained.drain(..) {
+            let why = match f.why {
+                Why::Sampled => "sampled",
+                Why::Flush { .. } => "flush",
+            };
+            self.queue(&f.row, Some(&f.service), why);
+        }
+        self.drained = drained;
+        flushes
+    }
+
+    fn queue(&mut self, row: &LogRow, service: Option<&str>, why: &'static str) {
+        *self.stats.forwarded.entry(why).or_default() += 1;
+        self.forwarder.push(record_json(row, service, why));
     }
 
     /// The counters, with the tailer's backlog as of this tick.
@@ -208,11 +289,31 @@ fn alert_json(row: &LogRow, f: &qb_curator::Finding) -> String {
     Value::Object(m).to_string()
 }
 
-fn record_json(row: &LogRow, why: &str) -> String {
+/// A flush: its reason, services, window and the lines it took from the rings.
+fn flush_json(e: &FlushEvent) -> String {
+    let mut m = Map::new();
+    m.insert("ts".into(), json!(rfc3339(e.trigger.ts_ns)));
+    m.insert("event".into(), json!("flush"));
+    m.insert("gadget".into(), json!("archivist"));
+    m.insert("reason".into(), json!(e.trigger.reason));
+    m.insert("services".into(), json!(e.services));
+    m.insert("from".into(), json!(rfc3339(e.window_start_ns)));
+    m.insert("until".into(), json!(rfc3339(e.window_end_ns)));
+    m.insert("lines_flushed".into(), json!(e.lines_flushed));
+    if e.incomplete {
+        m.insert("incomplete".into(), json!(true));
+    }
+    Value::Object(m).to_string()
+}
+
+fn record_json(row: &LogRow, service: Option<&str>, why: &str) -> String {
     let mut m = Map::new();
     m.insert("ts".into(), json!(rfc3339(row.ts_ns)));
     m.insert("event".into(), json!("log"));
     m.insert("source".into(), json!(row.source));
+    if let Some(service) = service {
+        m.insert("service".into(), json!(service));
+    }
     m.insert("offset".into(), json!(row.offset));
     if let Some(level) = &row.level {
         m.insert("level".into(), json!(level));
@@ -273,7 +374,9 @@ mod tests {
                 (Some(0), Some("pii"))
             );
         }
-        p.forward(logs.iter().map(|r| (r, "all")));
+        let mut frame = Frame::new(1, "h");
+        frame.logs = logs;
+        assert!(p.forward(&frame, &TickReport::default()).is_empty());
         let stats = p.stop();
         assert_eq!((stats.lines, stats.redacted_lines), (2, 1));
         assert_eq!(stats.findings.get("credit_card"), Some(&1));

@@ -1,0 +1,181 @@
+//! The Archivist as a gadget: the `qb-archivist` ring buffers over each frame's log
+//! lines, with its own triggers (error spikes, OOM kills, restarts) and the onsets of the
+//! other gadgets' confident decisions this tick; every flush is an `log_flush` decision
+//! (evidence: lines flushed, the window, the reason). For replays and scenarios:
+//! gadgetd's `[logs]` pipeline runs its own Archivist and forwards what it flushes.
+
+use std::collections::BTreeSet;
+
+use qb_archivist::{Archivist, ArchivistConfig, FlushEvent, Forwarded};
+use serde::Deserialize;
+
+use crate::decision::{Decision, DecisionKey, Gadget};
+
+pub const NAME: &str = "archivist";
+pub const LOG_FLUSH: &str = "log_flush";
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchivistGadgetConfig {
+    /// Off by default: gadgetd's `[logs.archivist]` does this job live.
+    pub enabled: bool,
+    /// The onset of another gadget's decision at or above this confidence flushes.
+    pub decision_confidence: f64,
+    /// The ring buffers, sampling and triggers (`qb-archivist`'s settings).
+    pub buffer: ArchivistConfig,
+}
+
+impl Default for ArchivistGadgetConfig {
+    fn default() -> Self {
+        ArchivistGadgetConfig {
+            enabled: false,
+            decision_confidence: 0.85,
+            buffer: ArchivistConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ArchivistGadget {
+    core: Option<Archivist>,
+    problem: Option<String>,
+    decision_confidence: f64,
+    /// Confident decisions of the previous tick: only a new one triggers.
+    held: BTreeSet<DecisionKey>,
+    /// Flush events already reported.
+    reported: usize,
+    drained: Vec<Forwarded>,
+}
+
+impl ArchivistGadget {
+    pub fn new(config: &ArchivistGadgetConfig) -> ArchivistGadget {
+        let (core, problem) = match Archivist::new(config.buffer.clone()) {
+            Ok(a) => (Some(a), None),
+            Err(e) => {
+                tracing::error!("archivist: {e}; no log buffering");
+                (None, Some(e.to_string()))
+            }
+        };
+        ArchivistGadget {
+            core,
+            problem,
+            decision_confidence: config.decision_confidence,
+            held: BTreeSet::new(),
+            reported: 0,
+            drained: Vec::new(),
+        }
+    }
+}
+
+impl Gadget for ArchivistGadget {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn models(&self) -> Vec<(&'static str, String)> {
+        let how = match &self.problem {
+            None => "model".to_string(),
+            Some(why) => format!("rule: {why}"),
+        };
+        vec![("ring_buffer", how)]
+    }
+
+    fn observe(&mut self, frame: &qb_signals::Frame, out: &mut Vec<Decision>) {
+        let Some(core) = &mut self.core else {
+            return;
+        };
+        core.observe(frame);
+        // The gadgets before this one decided this tick: a decision that reaches the
+        // confidence (its onset, or a report that grew confident) is a trigger.
+        let mut held = BTreeSet::new();
+        for d in out
+            .iter()
+            .filter(|d| d.gadget != NAME && d.confidence >= self.decision_confidence)
+        {
+            let key = d.key();
+            if !self.held.contains(&key) {
+                let subject = d
+                    .cgroup
+                    .as_deref()
+                    .or(d.process.as_ref().map(|p| p.cgroup.as_str()));
+                core.on_decision(frame.ts_ns, d.gadget, d.kind, subject);
+            }
+            held.insert(key);
+        }
+        self.held = held;
+        for event in &core.events()[self.reported..] {
+            out.push(flush_decision(frame.ts_ns, event));
+        }
+        self.reported = core.events().len();
+        // Replays keep nothing they would forward.
+        core.drain(&mut self.drained);
+        self.drained.clear();
+    }
+}
+
+fn flush_decision(ts_ns: i64, e: &FlushEvent) -> Decision {
+    let mut d = Decision::new(NAME, LOG_FLUSH, ts_ns);
+    d.stream = Some(if e.services.is_empty() {
+        "(none)".to_string()
+    } else {
+        e.services.join(",")
+    });
+    d.confidence = 1.0;
+    d.evidence.insert("lines_flushed", e.lines_flushed as f64);
+    d.evidence.insert(
+        "window_s",
+        (e.window_end_ns - e.window_start_ns) as f64 / 1e9,
+    );
+    d.evidence.insert(e.trigger.reason.name(), 1.0);
+    if e.incomplete {
+        d.evidence.insert("incomplete", 1.0);
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qb_signals::{Frame, LogRow};
+
+    fn frame(ts_s: i64) -> Frame {
+        let mut f = Frame::new(ts_s * 1_000_000_000, "h");
+        f.logs.push(LogRow {
+            ts_ns: f.ts_ns,
+            source: "/var/log/a.log".into(),
+            offset: ts_s as u64 * 10,
+            pid: None,
+            level: Some("info".into()),
+            line: format!("tick {ts_s}"),
+            truncated: false,
+        });
+        f
+    }
+
+    fn forecast(confidence: f64) -> Decision {
+        let mut d = Decision::new("oracle", "oom_forecast", 0);
+        d.cgroup = Some("/system.slice/a.service".into());
+        d.confidence = confidence;
+        d
+    }
+
+    #[test]
+    fn a_decision_that_grows_confident_flushes_once() {
+        let config = ArchivistGadgetConfig {
+            enabled: true,
+            ..ArchivistGadgetConfig::default()
+        };
+        let mut g = ArchivistGadget::new(&config);
+        let mut flushes = Vec::new();
+        for (t, confidence) in [(1, 0.5), (2, 0.6), (3, 0.9), (4, 0.95), (5, 0.9)] {
+            let mut out = vec![forecast(confidence)];
+            g.observe(&frame(t), &mut out);
+            flushes.extend(out.into_iter().filter(|d| d.gadget == NAME).map(|d| (t, d)));
+        }
+        assert_eq!(flushes.len(), 1, "{flushes:?}");
+        let (t, d) = &flushes[0];
+        assert_eq!((*t, d.kind, d.confidence), (3, LOG_FLUSH, 1.0));
+        assert_eq!(d.evidence.get("decision"), Some(&1.0));
+        assert_eq!(d.evidence.get("window_s"), Some(&120.0));
+    }
+}
