@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use qb_signals::Manifest;
-use qb_simulator::{MemoryKind, PiiKind, SimError, StuckKind, ToxicKind};
+use qb_simulator::{IncidentKind, MemoryKind, PiiKind, SimError, StuckKind, ToxicKind};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -26,6 +26,9 @@ enum Family {
     /// Services leaking PII into log files (byte-span labels per line), and lookalike
     /// negatives
     Pii(PiiArgs),
+    /// A crash preceded by its root-cause log line (then an error climb, an OOM kill or a
+    /// restart), and a quiet-day negative: the Archivist's episodes
+    Incident(IncidentArgs),
     /// Regenerate the standard training and held-out sets (documented seeds)
     Standard(StandardArgs),
     /// Real misbehaving processes recorded by the real recorder (root)
@@ -72,6 +75,16 @@ struct PiiArgs {
 }
 
 #[derive(Debug, Args)]
+struct IncidentArgs {
+    /// Scenario kind
+    #[arg(long, value_parser = |s: &str| s.parse::<IncidentKind>().map_err(|e| e.to_string()),
+          long_help = "Scenario kind: crash (positive); quiet_day (negative). Needs at least 400 s.")]
+    kind: IncidentKind,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Args)]
 struct Common {
     /// Seed: the same seed gives a byte-identical dataset
     #[arg(long, default_value_t = 1)]
@@ -106,6 +119,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         Family::Stuck(a) => one("stuck", a.kind, a.common, qb_simulator::write_stuck),
         Family::Toxic(a) => one("toxic", a.kind, a.common, qb_simulator::write_toxic),
         Family::Pii(a) => one("pii", a.kind, a.common, qb_simulator::write_pii),
+        Family::Incident(a) => one("incident", a.kind, a.common, qb_simulator::write_incident),
     }
 }
 
