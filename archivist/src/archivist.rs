@@ -205,7 +205,11 @@ impl Archivist {
         if oom.system_only {
             self.fire(now, Reason::Oom, None, None);
         }
-        for r in self.restarts.observe(frame, ns(self.cfg.restart_window_s)) {
+        let (window, uptime) = (
+            ns(self.cfg.restart_window_s),
+            ns(self.cfg.restart_min_uptime_s),
+        );
+        for r in self.restarts.observe(frame, window, uptime) {
             let svc = [r.old_pid, r.new_pid]
                 .iter()
                 .find_map(|p| self.pid_service.get(p).copied());
@@ -218,7 +222,11 @@ impl Archivist {
                     .map(|p| self.services_of_cgroup(&p.cgroup))
                     .unwrap_or_default(),
             };
-            self.fire_for(now, Reason::Restart, svcs);
+            // A restart no service's lines or cgroups point to is some other program's:
+            // unlike an OOM kill, it is no reason to flush every service.
+            if !svcs.is_empty() {
+                self.fire_for(now, Reason::Restart, svcs);
+            }
         }
         self.ring.maintain(now);
         first..self.events.len()

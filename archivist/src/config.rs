@@ -54,6 +54,9 @@ pub struct ArchivistConfig {
     pub spike_warmup_s: u64,
     /// A process identity back within this many seconds is a restart.
     pub restart_window_s: f64,
+    /// ...and must have run at least this long before it went (shorter-lived instances
+    /// are commands run again, not a service going down).
+    pub restart_min_uptime_s: f64,
     /// Order a flush's buffered lines by novelty and keep the top `keep_fraction`
     /// (needs a vocabulary; output stays in original order).
     pub rank: bool,
@@ -82,6 +85,7 @@ impl Default for ArchivistConfig {
             spike_half_life_s: 600.0,
             spike_warmup_s: 30,
             restart_window_s: 60.0,
+            restart_min_uptime_s: 60.0,
             rank: false,
             keep_fraction: 0.9,
             services: Vec::new(),
@@ -107,6 +111,7 @@ impl ArchivistConfig {
             ("after_s", self.after_s),
             ("spike_half_life_s", self.spike_half_life_s),
             ("restart_window_s", self.restart_window_s),
+            ("restart_min_uptime_s", self.restart_min_uptime_s),
         ];
         for (key, v) in secs {
             if !v.is_finite() || !(0.0..=86_400.0).contains(&v) {

@@ -246,7 +246,9 @@ pub struct Restarted {
 }
 
 impl RestartWatch {
-    pub fn observe(&mut self, frame: &Frame, window_ns: i64) -> Vec<Restarted> {
+    /// `min_uptime_ns`: an instance that lived shorter is a command run again (a health
+    /// check, a cron job, `curl` in a loop), not a service that went down.
+    pub fn observe(&mut self, frame: &Frame, window_ns: i64, min_uptime_ns: i64) -> Vec<Restarted> {
         let mut out = Vec::new();
         // A frame without the process table says nothing about processes.
         if frame.processes.is_empty() {
@@ -261,7 +263,8 @@ impl RestartWatch {
         for (id, before) in &self.live {
             if let [old] = before.as_slice() {
                 let still = now.get(id).is_some_and(|v| v.contains(old));
-                if !still {
+                let lived = frame.ts_ns.saturating_sub(old.1) >= min_uptime_ns;
+                if !still && lived {
                     self.gone.insert(id.clone(), (frame.ts_ns, old.0));
                 }
             }
@@ -425,6 +428,31 @@ mod tests {
     }
 
     #[test]
+    fn a_short_lived_command_run_again_is_not_a_restart() {
+        let mut w = RestartWatch::default();
+        let at = |ts: i64, running: Option<(u32, i64)>| {
+            let mut f = Frame::new(ts * S, "h");
+            f.processes = vec![proc(1, "init", 0)];
+            f.processes
+                .extend(running.map(|(pid, start)| proc(pid, "curl", start * S)));
+            f
+        };
+        let (win, uptime) = (60 * S, 60 * S);
+        let mut restarts = Vec::new();
+        for (ts, running) in [
+            (0, Some((10, 0))),
+            (5, None), // lived 5 s: a command that finished
+            (6, Some((11, 6))),
+            (100, None), // lived 94 s: a service that went down
+            (101, Some((12, 101))),
+        ] {
+            restarts.extend(w.observe(&at(ts, running), win, uptime));
+        }
+        let pids: Vec<(u32, u32)> = restarts.iter().map(|r| (r.old_pid, r.new_pid)).collect();
+        assert_eq!(pids, [(11, 12)]);
+    }
+
+    #[test]
     fn restart_is_a_singleton_coming_back() {
         let mut w = RestartWatch::default();
         let at = |ts: i64, procs: Vec<ProcessRow>| {
@@ -439,16 +467,17 @@ mod tests {
                     0,
                     vec![proc(10, "api", 1), proc(20, "w", 1), proc(21, "w", 2)]
                 ),
-                win
+                win,
+                0
             )
             .is_empty()
         );
         // The worker pool churns: no restart. api vanishes: nothing yet.
         assert!(
-            w.observe(&at(1, vec![proc(20, "w", 1), proc(22, "w", 3)]), win)
+            w.observe(&at(1, vec![proc(20, "w", 1), proc(22, "w", 3)]), win, 0)
                 .is_empty()
         );
-        let r = w.observe(&at(5, vec![proc(11, "api", 5), proc(20, "w", 1)]), win);
+        let r = w.observe(&at(5, vec![proc(11, "api", 5), proc(20, "w", 1)]), win, 0);
         assert_eq!(
             r,
             vec![Restarted {
@@ -458,16 +487,16 @@ mod tests {
             }]
         );
         // Same pid, new start time (pid reuse after a crash) is a restart too.
-        w.observe(&at(6, vec![proc(20, "w", 1)]), win);
-        assert_eq!(w.observe(&at(7, vec![proc(11, "api", 7)]), win).len(), 1);
+        w.observe(&at(6, vec![proc(20, "w", 1)]), win, 0);
+        assert_eq!(w.observe(&at(7, vec![proc(11, "api", 7)]), win, 0).len(), 1);
         // Back after the window: a new start, not a restart.
-        w.observe(&at(8, vec![proc(20, "w", 1)]), win);
+        w.observe(&at(8, vec![proc(20, "w", 1)]), win, 0);
         assert!(
-            w.observe(&at(100, vec![proc(12, "api", 100)]), win)
+            w.observe(&at(100, vec![proc(12, "api", 100)]), win, 0)
                 .is_empty()
         );
         // A frame without processes changes nothing.
-        assert!(w.observe(&at(101, vec![]), win).is_empty());
+        assert!(w.observe(&at(101, vec![]), win, 0).is_empty());
     }
 
     #[test]

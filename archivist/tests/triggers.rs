@@ -168,7 +168,11 @@ fn oom_kill_of_a_services_cgroup_flushes_that_service() {
 
 #[test]
 fn a_restart_flushes_the_service_whose_pid_wrote_its_lines() {
-    let mut h = Host::new(cfg());
+    // The service ran 11 s before it went: count that as up long enough.
+    let mut h = Host::new(ArchivistConfig {
+        restart_min_uptime_s: 10.0,
+        ..cfg()
+    });
     h.run("web", 0, 10, 5, |_, _| false);
     let frame = |ts: i64, procs: Vec<ProcessRow>| {
         let mut f = Frame::new(ts, "h");
