@@ -42,7 +42,7 @@ impl Default for SlowConfig {
 pub enum SlowError {
     #[error("slow path: sample share {0} is not within 0 and 1")]
     Sample(f64),
-    #[error("slow path: the curator classifier is unusable: {0}")]
+    #[error("slow path: the curator classifier is unusable")]
     Model(#[from] qb_models::ModelError),
 }
 

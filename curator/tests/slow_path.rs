@@ -10,6 +10,7 @@ use qb_curator::{
     Detector, Entity, Gate, LabelledLine, LearnedRule, Learner, Proposal, Redactor, SlowConfig,
     SlowPath, SlowScratch, Verdict,
 };
+use qb_simulator::pii::LogFormat;
 use qb_simulator::rng::Rng;
 use qb_simulator::{PiiKind, PiiLine, PiiLineGenerator, PiiMix, START_NS};
 
@@ -17,7 +18,14 @@ const TRAINING: std::ops::RangeInclusive<u64> = 1..=8;
 const HELD_OUT: [u64; 4] = [10001, 10002, 10003, 10004];
 
 fn lines(kind: PiiKind, seed: u64, pii_rate: Option<f64>, n: usize) -> Vec<PiiLine> {
-    let mut mix = PiiMix::for_kind(kind, "app", &[], &mut Rng::new(seed));
+    // A novel_formats writer is an application (as in the generator): an access log
+    // would carry ordinary spellings the fast path already knows.
+    let formats: &[LogFormat] = if kind == PiiKind::NovelFormats {
+        &[LogFormat::Java, LogFormat::Json, LogFormat::Syslog, LogFormat::Logfmt]
+    } else {
+        &[]
+    };
+    let mut mix = PiiMix::for_kind(kind, "app", formats, &mut Rng::new(seed));
     if let Some(r) = pii_rate {
         mix.pii_rate = r;
     }
@@ -157,8 +165,8 @@ fn learning_from_the_sampled_slow_path_raises_recall_on_novel_formats() {
     }
     let (b, a) = (total(&before), total(&after));
     println!("all          {:.4}  {:.4}", b, a);
-    assert!(b < 0.3, "the fast path should miss most novel spellings: {b:.4}");
-    assert!(a >= b + 0.3, "learning should raise recall: {b:.4} -> {a:.4}");
+    assert!(b < 0.1, "the fast path should miss the novel spellings: {b:.4}");
+    assert!(a >= b + 0.5, "learning should raise recall: {b:.4} -> {a:.4}");
 
     // Learned rules do not touch held-out PII-free lines, and redact like built-ins.
     let redactor = ok(Redactor::with_rules(Default::default(), &rules));
