@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use qb_curator::{
-    DEFAULT_RULES_FILE, Detector, Entity, Gate, LabelledLine, Learner, LearnedRule, SlowConfig,
+    DEFAULT_RULES_FILE, Detector, Entity, Gate, LabelledLine, LearnedRule, Learner, SlowConfig,
     SlowPath, SlowScratch, Verdict, load_rules, save_rules,
 };
 use qb_simulator::rng::Rng;
@@ -210,7 +210,11 @@ fn learn(a: LearnArgs) -> Result<()> {
     let proposals = learner.proposals();
     println!(
         "learn: {lines} lines, {sampled} sampled ({:.2} %), {findings} slow-path findings the fast path missed, {} distinct proposals",
-        if lines == 0 { 0.0 } else { 100.0 * sampled as f64 / lines as f64 },
+        if lines == 0 {
+            0.0
+        } else {
+            100.0 * sampled as f64 / lines as f64
+        },
         proposals.len()
     );
     let per = |d: std::time::Duration, n: u64| d.as_secs_f64() * 1e6 / n.max(1) as f64;
@@ -261,7 +265,12 @@ fn learn(a: LearnArgs) -> Result<()> {
     let mut accepted: Vec<LearnedRule> = Vec::new();
     for p in &proposals {
         if existing.iter().any(|r| r.pattern == p.pattern) {
-            println!("known   {} (support {}): {}", p.entity.name(), p.support, p.pattern);
+            println!(
+                "known   {} (support {}): {}",
+                p.entity.name(),
+                p.support,
+                p.pattern
+            );
             continue;
         }
         match gate.check(p, now) {
@@ -287,7 +296,11 @@ fn learn(a: LearnArgs) -> Result<()> {
         }
     }
     if a.dry_run || accepted.is_empty() {
-        println!("{} rule(s) accepted; {} not written", accepted.len(), a.rules.display());
+        println!(
+            "{} rule(s) accepted; {} not written",
+            accepted.len(),
+            a.rules.display()
+        );
         return Ok(());
     }
     let n = accepted.len();
@@ -295,6 +308,10 @@ fn learn(a: LearnArgs) -> Result<()> {
     // The whole set must still compile together before it is written.
     Detector::with_rules(&existing)?;
     save_rules(&a.rules, &existing)?;
-    println!("{n} rule(s) accepted; {} now holds {}", a.rules.display(), existing.len());
+    println!(
+        "{n} rule(s) accepted; {} now holds {}",
+        a.rules.display(),
+        existing.len()
+    );
     Ok(())
 }

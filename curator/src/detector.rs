@@ -234,8 +234,9 @@ impl Detector {
                     && ip_context(hay, r.clone()))
                 .then(|| (Entity::Ipv6, r.clone()))
             }
-            Check::Learned(entity) => learned::learned_value_ok(entity, line.get(r.clone())?)
-                .then(|| (entity, r.clone())),
+            Check::Learned(entity) => {
+                learned::learned_value_ok(entity, line.get(r.clone())?).then(|| (entity, r.clone()))
+            }
             Check::Name => {
                 // `name='O'Brien'`: the class admits apostrophes, the closing quote is not one.
                 let mut r = r;

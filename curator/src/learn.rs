@@ -182,7 +182,10 @@ fn shape(entity: Entity, value: &str) -> String {
 pub fn propose(line: &str, finding: &SlowFinding) -> Option<String> {
     let value = line.get(finding.range.clone())?;
     let prefix = context(line, finding.range.start)?;
-    let end = if value.chars().last().is_some_and(|c| c.is_ascii_alphanumeric())
+    let end = if value
+        .chars()
+        .last()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
         && finding.entity != Entity::PersonName
     {
         r"(?-u:\b)"
@@ -344,9 +347,11 @@ impl Gate<'_> {
             single.matches(&line.text, &mut caps, &mut found);
             for r in &found {
                 matched += 1;
-                correct += u64::from(line.spans.iter().any(|(s, e)| {
-                    *e == p.entity && s.start < r.end && r.start < s.end
-                }));
+                correct += u64::from(
+                    line.spans
+                        .iter()
+                        .any(|(s, e)| *e == p.entity && s.start < r.end && r.start < s.end),
+                );
             }
         }
         if matched < self.min_support {
@@ -401,14 +406,27 @@ mod tests {
         let p = propose(line, &finding(line, "555 0199", Entity::Phone));
         assert_eq!(
             p.as_deref(),
-            Some(r"(?-u:\b)(?i:call)[ \t]+(?i:me)[ \t]+(?i:at)[ \t]+(?P<v>[0-9]{3}[ ][0-9]{4})(?-u:\b)")
+            Some(
+                r"(?-u:\b)(?i:call)[ \t]+(?i:me)[ \t]+(?i:at)[ \t]+(?P<v>[0-9]{3}[ ][0-9]{4})(?-u:\b)"
+            )
         );
         let line = "patient: José García admitted";
         let p = propose(line, &finding(line, "José García", Entity::PersonName));
-        assert!(p.as_deref().is_some_and(|p| p.starts_with(r"(?-u:\b)(?i:patient):[ \t]+(?P<v>")), "{p:?}");
+        assert!(
+            p.as_deref()
+                .is_some_and(|p| p.starts_with(r"(?-u:\b)(?i:patient):[ \t]+(?P<v>")),
+            "{p:?}"
+        );
         let line = "ticket note: contact john dot smith at gmail dot com for details";
-        let p = propose(line, &finding(line, "john dot smith at gmail dot com", Entity::Email));
-        assert!(p.as_deref().is_some_and(|p| p.contains("(?i:at)") && p.contains("(?i:contact)")), "{p:?}");
+        let p = propose(
+            line,
+            &finding(line, "john dot smith at gmail dot com", Entity::Email),
+        );
+        assert!(
+            p.as_deref()
+                .is_some_and(|p| p.contains("(?i:at)") && p.contains("(?i:contact)")),
+            "{p:?}"
+        );
         // No word before the value: nothing to anchor a rule.
         let line = "123.45.6789";
         assert_eq!(propose(line, &finding(line, line, Entity::Ssn)), None);
@@ -436,7 +454,9 @@ mod tests {
             support: 10,
         };
         match gate.check(&broad, 7) {
-            Verdict::Rejected { reason, .. } => assert!(reason.starts_with("false positives"), "{reason}"),
+            Verdict::Rejected { reason, .. } => {
+                assert!(reason.starts_with("false positives"), "{reason}")
+            }
             v => panic!("{v:?}"),
         }
         let precise = Proposal {
@@ -446,14 +466,27 @@ mod tests {
         };
         match gate.check(&precise, 7) {
             Verdict::Accepted(r) => {
-                assert_eq!((r.labelled_matches, r.labelled_correct, r.clean_matches), (10, 10, 0));
+                assert_eq!(
+                    (r.labelled_matches, r.labelled_correct, r.clean_matches),
+                    (10, 10, 0)
+                );
                 assert_eq!(r.learned_at_unix, 7);
             }
             v => panic!("{v:?}"),
         }
-        let unsupported = Gate { min_support: 11, ..gate.clone() };
-        assert!(matches!(unsupported.check(&precise, 7), Verdict::Rejected { reason, .. } if reason.contains("support")));
-        let bad = Proposal { pattern: "(?P<v>[".into(), ..precise };
-        assert!(matches!(gate.check(&bad, 7), Verdict::Rejected { reason, .. } if reason.contains("compile")));
+        let unsupported = Gate {
+            min_support: 11,
+            ..gate.clone()
+        };
+        assert!(
+            matches!(unsupported.check(&precise, 7), Verdict::Rejected { reason, .. } if reason.contains("support"))
+        );
+        let bad = Proposal {
+            pattern: "(?P<v>[".into(),
+            ..precise
+        };
+        assert!(
+            matches!(gate.check(&bad, 7), Verdict::Rejected { reason, .. } if reason.contains("compile"))
+        );
     }
 }

@@ -124,7 +124,11 @@ pub fn parse_rules(text: &str, path: &Path) -> Result<Vec<LearnedRule>, RulesErr
 /// A pattern compiles on its own and has a `v` group.
 pub fn check_pattern(pattern: &str) -> Result<(), String> {
     let re = regex_automata::meta::Regex::new(pattern).map_err(|e| format!("pattern: {e}"))?;
-    if re.group_info().to_index(regex_automata::PatternID::ZERO, "v").is_none() {
+    if re
+        .group_info()
+        .to_index(regex_automata::PatternID::ZERO, "v")
+        .is_none()
+    {
         return Err("pattern has no (?P<v>...) group".into());
     }
     if re.is_match("") {
@@ -223,7 +227,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("qb-curator-rules-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
         let path = dir.join("rules.toml");
-        assert_eq!(load_rules(&path).ok(), Some(Vec::new()), "missing file: no rules");
+        assert_eq!(
+            load_rules(&path).ok(),
+            Some(Vec::new()),
+            "missing file: no rules"
+        );
         let rules = vec![rule("a", r"tax id (?P<v>[0-9]{3}\.[0-9]{2}\.[0-9]{4})")];
         assert!(save_rules(&path, &rules).is_ok());
         assert_eq!(load_rules(&path).ok(), Some(rules));
@@ -233,8 +241,13 @@ mod tests {
     #[test]
     fn bad_files_name_the_file_and_the_problem() {
         let p = Path::new("/etc/rules.toml");
-        let e = parse_rules("[[rule]]\nname = 1", p).unwrap_err().to_string();
-        assert!(e.starts_with("/etc/rules.toml: not a learned-rules file"), "{e}");
+        let e = parse_rules("[[rule]]\nname = 1", p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/etc/rules.toml: not a learned-rules file"),
+            "{e}"
+        );
         for (pattern, problem) in [
             ("tax (?P<v>[0-9", "pattern:"),
             ("tax [0-9]{9}", "no (?P<v>"),
@@ -255,7 +268,12 @@ mod tests {
             Ok(t) => t,
             Err(e) => panic!("{e}"),
         };
-        assert!(parse_rules(&text, p).unwrap_err().to_string().contains("twice"));
+        assert!(
+            parse_rules(&text, p)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
     }
 
     #[test]

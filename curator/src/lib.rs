@@ -28,9 +28,11 @@ pub use alert::Alert;
 pub use detector::{BuildError, Detector, Finding, Scratch};
 pub use entity::{Category, Entity};
 pub use learn::{Gate, LabelledLine, Learner, Proposal, Verdict, propose};
-pub use learned::{DEFAULT_RULES_FILE, LearnedRule, RulesError, load_rules, parse_rules, save_rules};
-pub use slow::{SlowAlert, SlowConfig, SlowError, SlowFinding, SlowPath, SlowScratch};
+pub use learned::{
+    DEFAULT_RULES_FILE, LearnedRule, RulesError, load_rules, parse_rules, save_rules,
+};
 pub use redact::{ConfigError, LineScratch, Policy, RedactConfig, Redacted, Redactor};
+pub use slow::{SlowAlert, SlowConfig, SlowError, SlowFinding, SlowPath, SlowScratch};
 pub use stream::{MAX_LINE_BYTES, StreamStats, redact_stream};
 /// The candidate patterns' sources, in priority order (for comparing engines).
 pub fn candidate_patterns() -> Vec<String> {

@@ -210,14 +210,32 @@ mod tests {
         let n = lines.iter().filter(|l| slow.sampled(l)).count();
         assert!((700..1300).contains(&n), "{n} of 100000 sampled at 1 %");
         assert_eq!(n, lines.iter().filter(|l| slow.sampled(l)).count());
-        assert!(SlowPath::new(ContextClassifier::zeros(), SlowConfig { sample: 1.5, ..Default::default() }).is_err());
-        let all = SlowPath::new(ContextClassifier::zeros(), SlowConfig { sample: 1.0, ..Default::default() });
+        assert!(
+            SlowPath::new(
+                ContextClassifier::zeros(),
+                SlowConfig {
+                    sample: 1.5,
+                    ..Default::default()
+                }
+            )
+            .is_err()
+        );
+        let all = SlowPath::new(
+            ContextClassifier::zeros(),
+            SlowConfig {
+                sample: 1.0,
+                ..Default::default()
+            },
+        );
         assert!(all.is_ok_and(|s| s.sampled("x")));
     }
 
     #[test]
     fn the_embedded_classifier_finds_a_novel_ssn() {
-        let slow = match SlowPath::embedded(SlowConfig { sample: 1.0, ..Default::default() }) {
+        let slow = match SlowPath::embedded(SlowConfig {
+            sample: 1.0,
+            ..Default::default()
+        }) {
             Ok(s) => s,
             Err(e) => panic!("{e}"),
         };
@@ -226,15 +244,28 @@ mod tests {
         let line = "2026-01-01 INFO KycService - tax id 123.45.6789 verified against registry";
         slow.check(line, &[], &mut s, &mut out);
         assert!(
-            out.iter().any(|f| f.entity == Entity::Ssn && &line[f.range.clone()] == "123.45.6789"),
+            out.iter()
+                .any(|f| f.entity == Entity::Ssn && &line[f.range.clone()] == "123.45.6789"),
             "{out:?}"
         );
         // A fast-path finding over the same span suppresses it.
         let at = line.find("123.45.6789").unwrap_or(0);
-        let fast = [Finding { entity: Entity::Ssn, range: at..at + 11, rule: "x" }];
+        let fast = [Finding {
+            entity: Entity::Ssn,
+            range: at..at + 11,
+            rule: "x",
+        }];
         slow.check(line, &fast, &mut s, &mut out);
         assert!(out.iter().all(|f| f.entity != Entity::Ssn), "{out:?}");
-        let alert = SlowAlert::new(&SlowFinding { entity: Entity::Ssn, range: 37..48, probability: 0.99 }, "app.log", 3);
+        let alert = SlowAlert::new(
+            &SlowFinding {
+                entity: Entity::Ssn,
+                range: 37..48,
+                probability: 0.99,
+            },
+            "app.log",
+            3,
+        );
         assert!(!alert.to_json().contains("6789"));
     }
 }

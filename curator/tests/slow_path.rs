@@ -21,7 +21,12 @@ fn lines(kind: PiiKind, seed: u64, pii_rate: Option<f64>, n: usize) -> Vec<PiiLi
     // A novel_formats writer is an application (as in the generator): an access log
     // would carry ordinary spellings the fast path already knows.
     let formats: &[LogFormat] = if kind == PiiKind::NovelFormats {
-        &[LogFormat::Java, LogFormat::Json, LogFormat::Syslog, LogFormat::Logfmt]
+        &[
+            LogFormat::Java,
+            LogFormat::Json,
+            LogFormat::Syslog,
+            LogFormat::Logfmt,
+        ]
     } else {
         &[]
     };
@@ -66,7 +71,11 @@ fn labelled_corpus() -> Vec<LabelledLine> {
     let mut out = Vec::new();
     for seed in TRAINING {
         for kind in [PiiKind::PiiFlood, PiiKind::NovelFormats] {
-            out.extend(lines(kind, seed, Some(0.3), 2_000).into_iter().map(labelled));
+            out.extend(
+                lines(kind, seed, Some(0.3), 2_000)
+                    .into_iter()
+                    .map(labelled),
+            );
         }
     }
     out
@@ -139,7 +148,11 @@ fn learning_from_the_sampled_slow_path_raises_recall_on_novel_formats() {
         match gate.check(p, 0) {
             Verdict::Accepted(r) => rules.push(r),
             Verdict::Rejected { proposal, reason } => {
-                println!("rejected {} {}: {reason}", proposal.entity.name(), proposal.pattern)
+                println!(
+                    "rejected {} {}: {reason}",
+                    proposal.entity.name(),
+                    proposal.pattern
+                )
             }
         }
     }
@@ -165,8 +178,14 @@ fn learning_from_the_sampled_slow_path_raises_recall_on_novel_formats() {
     }
     let (b, a) = (total(&before), total(&after));
     println!("all          {:.4}  {:.4}", b, a);
-    assert!(b < 0.1, "the fast path should miss the novel spellings: {b:.4}");
-    assert!(a >= b + 0.5, "learning should raise recall: {b:.4} -> {a:.4}");
+    assert!(
+        b < 0.1,
+        "the fast path should miss the novel spellings: {b:.4}"
+    );
+    assert!(
+        a >= b + 0.5,
+        "learning should raise recall: {b:.4} -> {a:.4}"
+    );
 
     // Learned rules do not touch held-out PII-free lines, and redact like built-ins.
     let redactor = ok(Redactor::with_rules(Default::default(), &rules));
@@ -176,18 +195,20 @@ fn learning_from_the_sampled_slow_path_raises_recall_on_novel_formats() {
             for l in lines(kind, seed, None, 2_000) {
                 if l.spans.is_empty() {
                     let out = redactor.redact(&l.text, &mut rs);
-                    assert_eq!(out.text, l.text.as_str(), "a learned rule changed a PII-free line");
+                    assert_eq!(
+                        out.text,
+                        l.text.as_str(),
+                        "a learned rule changed a PII-free line"
+                    );
                 }
             }
         }
     }
-    let hit = held_out
-        .iter()
-        .find(|l| {
-            let mut f = Vec::new();
-            learned.detect(&l.text, &mut learned.scratch(), &mut f);
-            f.iter().any(|f| f.rule.starts_with("learned_"))
-        });
+    let hit = held_out.iter().find(|l| {
+        let mut f = Vec::new();
+        learned.detect(&l.text, &mut learned.scratch(), &mut f);
+        f.iter().any(|f| f.rule.starts_with("learned_"))
+    });
     if let Some(l) = hit {
         let out = redactor.redact(&l.text, &mut rs).text.into_owned();
         assert!(out.contains("_REDACTED]"), "{out}");
@@ -205,7 +226,9 @@ fn the_gate_rejects_a_bare_nine_digit_rule_for_false_positives() {
         support: 100,
     };
     match gate.check(&broad, 0) {
-        Verdict::Rejected { reason, .. } => assert!(reason.starts_with("false positives"), "{reason}"),
+        Verdict::Rejected { reason, .. } => {
+            assert!(reason.starts_with("false positives"), "{reason}")
+        }
         Verdict::Accepted(r) => panic!("accepted {r:?}"),
     }
 }

@@ -12,7 +12,11 @@ use std::time::Duration;
 use qb_simulator::{HELD_OUT_SEEDS, PiiKind, TRAINING_SEEDS, write_pii};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "/tmp/novel".into()));
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "/tmp/novel".into()),
+    );
     for (split, seeds) in [("training", TRAINING_SEEDS), ("held-out", HELD_OUT_SEEDS)] {
         for seed in seeds {
             let dir = out

@@ -18,7 +18,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for root in &args[2..] {
         entries.extend(find(root, "pii")?);
     }
-    let t = train(&entries, &CuratorParams::default(), &mut |m| eprintln!("{m}"))?;
+    let t = train(&entries, &CuratorParams::default(), &mut |m| {
+        eprintln!("{m}")
+    })?;
     qb_trainer::write(models, &t, data, &entries, "curator")?;
     for line in &t.summary {
         println!("{line}");

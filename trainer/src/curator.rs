@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use qb_models::artifact::current_schema_hash;
+use qb_models::features::CURATOR;
 use qb_models::features::curator::{
     BUCKETS, CLASSES, ContextClassifier, LineScratch, NONE, candidates, features, tokens,
 };
-use qb_models::features::CURATOR;
 use qb_models::{Artifact, ModelKind};
 use qb_signals::rng::Rng;
 use qb_signals::{Dataset, LabelRow, LogRow};
@@ -43,11 +43,14 @@ impl Default for CuratorParams {
     }
 }
 
+/// A PII span: byte range and entity label name.
+pub type Span = (Range<usize>, String);
+
 /// A log line and its PII spans (byte ranges, entity label names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelledLine {
     pub text: String,
-    pub spans: Vec<(Range<usize>, String)>,
+    pub spans: Vec<Span>,
 }
 
 /// The lines of a simulated pii dataset with their `pii` spans (lines without any
@@ -58,7 +61,7 @@ pub fn labelled_lines(dir: &std::path::Path) -> Result<Vec<LabelledLine>, TrainE
     if labels.is_empty() {
         return Err(TrainError::NoLabels(dir.display().to_string()));
     }
-    let mut spans: HashMap<(String, u64), Vec<(Range<usize>, String)>> = HashMap::new();
+    let mut spans: HashMap<(String, u64), Vec<Span>> = HashMap::new();
     for l in labels.iter().filter(|l| l.kind == "pii") {
         let bad = |why: &str| {
             TrainError::NoData(format!(
@@ -74,11 +77,9 @@ pub fn labelled_lines(dir: &std::path::Path) -> Result<Vec<LabelledLine>, TrainE
         let list = v["spans"].as_array().ok_or_else(|| bad("no spans"))?;
         let entry = spans.entry((l.target.clone(), offset)).or_default();
         for s in list {
-            let (Some(a), Some(b), Some(e)) = (
-                s["start"].as_u64(),
-                s["end"].as_u64(),
-                s["entity"].as_str(),
-            ) else {
+            let (Some(a), Some(b), Some(e)) =
+                (s["start"].as_u64(), s["end"].as_u64(), s["entity"].as_str())
+            else {
                 return Err(bad("a span without start, end or entity"));
             };
             entry.push((a as usize..b as usize, e.to_string()));
@@ -105,7 +106,7 @@ pub fn labelled_lines(dir: &std::path::Path) -> Result<Vec<LabelledLine>, TrainE
 /// The class of a candidate: the entity of a span it matches (each covers 80 % of
 /// the other), "none" when it overlaps no span, None (not used) when it overlaps one
 /// only partly.
-pub fn candidate_class(c: &Range<usize>, spans: &[(Range<usize>, String)]) -> Option<usize> {
+pub fn candidate_class(c: &Range<usize>, spans: &[Span]) -> Option<usize> {
     let mut class = Some(NONE);
     for (s, e) in spans {
         let overlap = c.end.min(s.end).saturating_sub(c.start.max(s.start));
@@ -156,8 +157,11 @@ fn samples(lines: &[LabelledLine], keep: f64, out: &mut Samples) {
             out.features.extend_from_slice(&s.features);
             out.ends.push(out.features.len());
             out.y.push(class as u8);
-            out.weight
-                .push(if class == NONE { (1.0 / keep) as f32 } else { 1.0 });
+            out.weight.push(if class == NONE {
+                (1.0 / keep) as f32
+            } else {
+                1.0
+            });
         }
     }
 }
@@ -252,7 +256,10 @@ fn evaluate(m: &ContextClassifier, lines: &[LabelledLine]) -> Eval {
 fn argmax(p: &[f32]) -> usize {
     p.iter()
         .enumerate()
-        .fold((NONE, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b })
+        .fold(
+            (NONE, f32::MIN),
+            |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
+        )
         .0
 }
 
@@ -323,7 +330,8 @@ pub fn train(
         summary.push(format!("  {}", ev.candidates.line(c)));
     }
     let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3}"));
-    summary.push("held-out spans (a label found by an overlapping prediction of its entity):".into());
+    summary
+        .push("held-out spans (a label found by an overlapping prediction of its entity):".into());
     for (e, c) in &ev.spans {
         summary.push(format!(
             "  {e}: recall {} of {}, precision {} of {} predictions",
@@ -394,18 +402,34 @@ mod tests {
     fn sgd_separates_a_toy_problem() {
         let line = |v: &str, e: Option<&str>| {
             let text = format!("tax id {v} verified");
-            let spans = e.map(|e| (7..7 + v.len(), e.to_string())).into_iter().collect();
+            let spans = e
+                .map(|e| (7..7 + v.len(), e.to_string()))
+                .into_iter()
+                .collect();
             LabelledLine { text, spans }
         };
         let mut lines = Vec::new();
         for i in 0..200u32 {
-            lines.push(line(&format!("{:03}.{:02}.{:04}", 100 + i % 700, 10 + i % 80, 1000 + i), Some("ssn")));
+            lines.push(line(
+                &format!("{:03}.{:02}.{:04}", 100 + i % 700, 10 + i % 80, 1000 + i),
+                Some("ssn"),
+            ));
             lines.push(line(&format!("v{}.{}", i, i % 7), None));
         }
         let mut x = Samples::default();
         samples(&lines, 1.0, &mut x);
-        let m = fit(&x, &CuratorParams { none_keep: 1.0, ..Default::default() });
+        let m = fit(
+            &x,
+            &CuratorParams {
+                none_keep: 1.0,
+                ..Default::default()
+            },
+        );
         let ev = evaluate(&m, &lines);
-        assert!(ev.candidates.recall(2).unwrap_or(0.0) > 0.95, "{:?}", ev.candidates.line(2));
+        assert!(
+            ev.candidates.recall(2).unwrap_or(0.0) > 0.95,
+            "{:?}",
+            ev.candidates.line(2)
+        );
     }
 }

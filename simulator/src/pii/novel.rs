@@ -74,7 +74,7 @@ fn value(d: &mut Draw, e: Entity) -> Seg {
                 groups.push(&ds[at..(at + n).min(ds.len())]);
                 at += n;
             }
-            groups.join(["." , "/", "_"][(v % 3) as usize])
+            groups.join([".", "/", "_"][(v % 3) as usize])
         }
         Entity::Phone => {
             let (a, x, n) = (nanp3(rng), nanp3(rng), below(rng, 10_000));
@@ -123,26 +123,71 @@ fn context(d: &mut Draw, e: Entity) -> Context {
         Entity::Ssn => &[
             (Info, "KycService", "tax id ", " verified against registry"),
             (Debug, "KycService", "applicant national id: ", ""),
-            (Warn, "OnboardingService", "W-9 on file, taxpayer ", " needs review"),
-            (Info, "OnboardingService", "identity document no ", " accepted"),
+            (
+                Warn,
+                "OnboardingService",
+                "W-9 on file, taxpayer ",
+                " needs review",
+            ),
+            (
+                Info,
+                "OnboardingService",
+                "identity document no ",
+                " accepted",
+            ),
         ],
         Entity::CreditCard => &[
             (Info, "RefundService", "refund to cc ", " issued"),
             (Debug, "WalletService", "instrument on file: ", ""),
-            (Warn, "BillingService", "payment instrument ", " expires this month"),
-            (Info, "RefundService", "chargeback opened on pan ", " by issuer"),
+            (
+                Warn,
+                "BillingService",
+                "payment instrument ",
+                " expires this month",
+            ),
+            (
+                Info,
+                "RefundService",
+                "chargeback opened on pan ",
+                " by issuer",
+            ),
         ],
         Entity::Phone => &[
-            (Info, "SupportService", "customer says call me at ", " after 5pm"),
+            (
+                Info,
+                "SupportService",
+                "customer says call me at ",
+                " after 5pm",
+            ),
             (Info, "SupportService", "ticket note: reach me on ", ""),
-            (Debug, "NotifyService", "sms queued for mobile ", " (retry 0)"),
-            (Info, "CallbackService", "callback requested, dial ", " asap"),
+            (
+                Debug,
+                "NotifyService",
+                "sms queued for mobile ",
+                " (retry 0)",
+            ),
+            (
+                Info,
+                "CallbackService",
+                "callback requested, dial ",
+                " asap",
+            ),
         ],
         Entity::Email => &[
-            (Info, "SupportService", "ticket note: contact ", " for details"),
+            (
+                Info,
+                "SupportService",
+                "ticket note: contact ",
+                " for details",
+            ),
             (Debug, "MailService", "reply-to set to ", ""),
             (Info, "AccountService", "forwarding address ", " confirmed"),
-            (Warn, "MailService", "bounce reported for mailbox ", " (soft)"),
+            (
+                Warn,
+                "MailService",
+                "bounce reported for mailbox ",
+                " (soft)",
+            ),
         ],
         Entity::PersonName => &[
             (Info, "ClinicService", "patient: ", " admitted to ward 4"),
