@@ -3,7 +3,7 @@
 //! rules, puts each through the promotion gate and persists the accepted ones;
 //! `rules` lists them. Glue only: see qb-curator's `slow`, `learn`, `learned`.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -85,14 +85,17 @@ pub fn run(args: CuratorArgs) -> Result<()> {
 
 fn rules(path: &Path) -> Result<()> {
     let rules = load_rules(path)?;
+    // Written, not printed: `qbranch curator rules | head` ends quietly.
+    let mut out = std::io::stdout().lock();
     if rules.is_empty() {
-        println!("{}: no learned rules", path.display());
+        writeln!(out, "{}: no learned rules", path.display())?;
         return Ok(());
     }
-    println!("{}: {} learned rule(s)", path.display(), rules.len());
+    writeln!(out, "{}: {} learned rule(s)", path.display(), rules.len())?;
     for r in &rules {
-        println!(
-            "{}  {}  support {}  labelled precision {:.3} ({} of {})  clean matches {} of {}  learned {}",
+        let result = writeln!(
+            out,
+            "{}  {}  support {}  labelled precision {:.3} ({} of {})  clean matches {} of {}  learned {}\n    {}",
             r.name,
             r.entity.name(),
             r.support,
@@ -104,8 +107,12 @@ fn rules(path: &Path) -> Result<()> {
             humantime::format_rfc3339_seconds(
                 std::time::UNIX_EPOCH + std::time::Duration::from_secs(r.learned_at_unix)
             ),
+            r.pattern
         );
-        println!("    {}", r.pattern);
+        match result {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
+        }
     }
     Ok(())
 }
