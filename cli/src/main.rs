@@ -1,6 +1,7 @@
 //! `qbranch`: the command-line front of the workbench. Glue only: every capability
 //! lives in a library crate.
 
+mod curator;
 mod inspect;
 mod live;
 mod record;
@@ -44,6 +45,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Redact PII in log files or stdin (the Curator's fast path); alerts never hold the value
     Redact(redact::RedactArgs),
+    /// The Curator's slow path: learn fast-path rules from what it finds, list them
+    Curator(curator::CuratorArgs),
     /// Print the canonical signal schema (every table and column, with unit and source)
     Schema,
     /// Worker mode of `simulate live`: the body of a misbehaving process
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         },
         Command::Train(args) => train::run(args),
         Command::Redact(args) => redact::run(args),
+        Command::Curator(args) => curator::run(args),
         Command::Workload(args) => live::workload(args),
         Command::Schema => {
             print!("{}", qb_signals::canonical_text());

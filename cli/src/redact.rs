@@ -18,6 +18,10 @@ pub struct RedactArgs {
     /// Per-entity policies (TOML: `[policy] email = "hash"`, `ip_address = "keep"`)
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Also run the learned rules in this file (`qbranch curator learn`); a missing
+    /// file is no rules
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
 }
 
 pub fn run(args: RedactArgs) -> anyhow::Result<()> {
@@ -29,7 +33,11 @@ pub fn run(args: RedactArgs) -> anyhow::Result<()> {
         }
         None => RedactConfig::default(),
     };
-    let redactor = Redactor::new(config)?;
+    let learned = match &args.rules {
+        Some(path) => qb_curator::load_rules(path)?,
+        None => Vec::new(),
+    };
+    let redactor = Redactor::with_rules(config, &learned)?;
     let mut alerts: Option<BufWriter<File>> = match &args.alerts {
         Some(path) => Some(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,

@@ -68,7 +68,8 @@ struct ToxicArgs {
 struct PiiArgs {
     /// Scenario kind
     #[arg(long, value_parser = |s: &str| s.parse::<PiiKind>().map_err(|e| e.to_string()),
-          long_help = "Scenario kind: pii_flood, debug_dump (positives); clean, lookalikes (negatives)")]
+          long_help = "Scenario kind: pii_flood, debug_dump (positives); clean, lookalikes (negatives); \
+                       novel_formats (spellings the Curator's fast path does not know; not in the standard set)")]
     kind: PiiKind,
     #[command(flatten)]
     common: Common,

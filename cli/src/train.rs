@@ -26,6 +26,10 @@ pub struct TrainArgs {
     /// repeatable
     #[arg(long = "live", value_name = "DIR")]
     live: Vec<PathBuf>,
+    /// More roots in the standard layout whose datasets join the standard set's
+    /// (the curator: `<DIR>/<training|held-out>/pii/novel_formats/seed-N`); repeatable
+    #[arg(long = "also", value_name = "DIR")]
+    also: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -36,7 +40,7 @@ enum Gadget {
     Pathologist,
     /// Isolation forest over connections, from the toxic family
     Equalizer,
-    /// PII context classifier (comes with the log pipeline, issue 7)
+    /// PII context classifier (the Curator's slow path), from the pii family
     Curator,
     /// TF-IDF novelty vocabulary (comes with the log pipeline, issue 7)
     Archivist,
@@ -46,7 +50,12 @@ enum Gadget {
     All,
 }
 
-const TRAINABLE: [Gadget; 3] = [Gadget::Oracle, Gadget::Pathologist, Gadget::Equalizer];
+const TRAINABLE: [Gadget; 4] = [
+    Gadget::Oracle,
+    Gadget::Pathologist,
+    Gadget::Equalizer,
+    Gadget::Curator,
+];
 
 pub fn run(args: TrainArgs) -> Result<()> {
     match args.gadget {
@@ -54,10 +63,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
             for g in TRAINABLE {
                 train(g, &args)?;
             }
-            println!("curator, archivist and timekeeper: nothing to train yet (issues 7 and 8)");
+            println!("archivist and timekeeper: nothing to train yet (issues 7 and 8)");
             Ok(())
         }
-        Gadget::Curator | Gadget::Archivist => bail!(
+        Gadget::Curator => curator(&args),
+        Gadget::Archivist => bail!(
             "the {:?} model comes with the log pipeline (issue 7): nothing to train yet",
             args.gadget
         ),
@@ -68,7 +78,45 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
 }
 
+/// The Curator's context classifier, from the pii family of the standard set and of
+/// every `--also` root.
+fn curator(args: &TrainArgs) -> Result<()> {
+    let started = Instant::now();
+    let mut entries = datasets::find(&args.data, "pii")?;
+    for root in &args.also {
+        entries.extend(datasets::find(root, "pii")?);
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let params = qb_trainer::curator::CuratorParams {
+        seed: args.seed,
+        ..Default::default()
+    };
+    let t = qb_trainer::curator::train(&entries, &params, &mut |m| bar.set_message(m))?;
+    bar.finish_and_clear();
+    qb_trainer::write(&args.models, &t, &args.data, &entries, "curator")?;
+    println!(
+        "trained curator on {} lines from {} pii datasets in {:.1} s; evaluated on {} held-out lines",
+        t.training_rows,
+        entries.len(),
+        started.elapsed().as_secs_f64(),
+        t.held_out_rows
+    );
+    for line in &t.summary {
+        println!("  {line}");
+    }
+    println!(
+        "  wrote {}/artifacts/curator.qbm ({} bytes), metrics/curator.json, manifest.toml",
+        args.models.display(),
+        t.artifact.to_bytes().len()
+    );
+    Ok(())
+}
+
 fn train(gadget: Gadget, args: &TrainArgs) -> Result<()> {
+    if gadget == Gadget::Curator {
+        return curator(args);
+    }
     let started = Instant::now();
     let family = match gadget {
         Gadget::Oracle => "memory",

@@ -8,6 +8,7 @@ use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input, PatternID};
 
 use crate::entity::Entity;
+use crate::learned::{self, LearnedRule};
 use crate::patterns::{self, Check, Rule};
 use crate::validate;
 
@@ -25,6 +26,8 @@ pub struct Finding {
 pub enum BuildError {
     #[error("compiling the fast-path patterns: {0}")]
     Regex(#[from] Box<meta::BuildError>),
+    #[error("learned rule '{name}': {problem}")]
+    Learned { name: String, problem: String },
 }
 
 /// Lazy-DFA cache per search cache: large, so a mixed log stream does not thrash it.
@@ -47,7 +50,28 @@ pub struct Scratch {
 
 impl Detector {
     pub fn new() -> Result<Self, BuildError> {
-        let rules = patterns::rules();
+        Self::with_rules(&[])
+    }
+
+    /// The built-in patterns, then `learned` ones (lower priority at the same start;
+    /// each validated by its entity's validator). With no learned rules this is
+    /// exactly [`Detector::new`].
+    pub fn with_rules(learned: &[LearnedRule]) -> Result<Self, BuildError> {
+        let mut rules = patterns::rules();
+        for r in learned {
+            learned::check_pattern(&r.pattern).map_err(|problem| BuildError::Learned {
+                name: r.name.clone(),
+                problem,
+            })?;
+            rules.push((
+                Rule {
+                    name: learned::intern(&r.name),
+                    check: Check::Learned(r.entity),
+                    pattern: "",
+                },
+                r.pattern.clone(),
+            ));
+        }
         let sources: Vec<&str> = rules.iter().map(|(_, p)| p.as_str()).collect();
         let regex = Regex::builder()
             .configure(
@@ -225,6 +249,9 @@ impl Detector {
                     && !inside_other
                     && ip_context(hay, r.clone()))
                 .then(|| (Entity::Ipv6, r.clone()))
+            }
+            Check::Learned(entity) => {
+                learned::learned_value_ok(entity, line.get(r.clone())?).then(|| (entity, r.clone()))
             }
             Check::Name => {
                 // `name='O'Brien'`: the class admits apostrophes, the closing quote is not one.

@@ -24,6 +24,8 @@ pub enum Check {
     Ipv4,
     Ipv6,
     Name,
+    /// A learned rule (`learned.rs`): the entity's validator, if it has one.
+    Learned(crate::entity::Entity),
 }
 
 /// One named candidate pattern.

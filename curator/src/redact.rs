@@ -64,8 +64,16 @@ pub struct Redacted<'a> {
 
 impl Redactor {
     pub fn new(config: RedactConfig) -> Result<Self, BuildError> {
+        Self::with_rules(config, &[])
+    }
+
+    /// A redactor whose detector also runs `learned` rules (see `learned.rs`).
+    pub fn with_rules(
+        config: RedactConfig,
+        learned: &[crate::learned::LearnedRule],
+    ) -> Result<Self, BuildError> {
         Ok(Redactor {
-            detector: Detector::new()?,
+            detector: Detector::with_rules(learned)?,
             config,
         })
     }

@@ -30,10 +30,12 @@ pub enum ModelKind {
     Vocabulary,
     /// Timekeeper's routine shapes.
     ShapeLibrary,
+    /// Multinomial logistic regression over hashed features (the Curator's slow path).
+    LogisticRegression,
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 7] = [
+    pub const ALL: [ModelKind; 8] = [
         ModelKind::Arima,
         ModelKind::Lstm,
         ModelKind::RandomForest,
@@ -41,6 +43,7 @@ impl ModelKind {
         ModelKind::PatternLibrary,
         ModelKind::Vocabulary,
         ModelKind::ShapeLibrary,
+        ModelKind::LogisticRegression,
     ];
 
     /// Stable on-disk code: never renumber.
@@ -53,6 +56,7 @@ impl ModelKind {
             ModelKind::PatternLibrary => 5,
             ModelKind::Vocabulary => 6,
             ModelKind::ShapeLibrary => 7,
+            ModelKind::LogisticRegression => 8,
         }
     }
 
@@ -65,6 +69,7 @@ impl ModelKind {
             ModelKind::PatternLibrary => "pattern_library",
             ModelKind::Vocabulary => "vocabulary",
             ModelKind::ShapeLibrary => "shape_library",
+            ModelKind::LogisticRegression => "logistic_regression",
         }
     }
 

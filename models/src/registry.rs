@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::artifact::{checksum, current_schema_hash};
-use crate::features::{EQUALIZER, FeatureSet, ORACLE, PATHOLOGIST};
+use crate::features::{CURATOR, EQUALIZER, FeatureSet, ORACLE, PATHOLOGIST};
 use crate::{Artifact, ModelError, ModelKind, ModelManifest};
 
 /// A model a gadget expects: its manifest name, kind and feature set.
@@ -42,15 +42,23 @@ pub const EQUALIZER_FOREST: ModelSpec = ModelSpec {
     features: EQUALIZER,
 };
 
-pub const SPECS: [ModelSpec; 4] = [
+/// The Curator's slow-path context classifier (`features::curator`).
+pub const CURATOR_CLASSIFIER: ModelSpec = ModelSpec {
+    name: "curator",
+    kind: ModelKind::LogisticRegression,
+    features: CURATOR,
+};
+
+pub const SPECS: [ModelSpec; 5] = [
     ORACLE_LSTM,
     ORACLE_ARIMA,
     PATHOLOGIST_FOREST,
     EQUALIZER_FOREST,
+    CURATOR_CLASSIFIER,
 ];
 
 const EMBEDDED_MANIFEST: &str = include_str!("../manifest.toml");
-const EMBEDDED: [(&str, &[u8]); 4] = [
+const EMBEDDED: [(&str, &[u8]); 5] = [
     (
         "artifacts/oracle_lstm.qbm",
         include_bytes!("../artifacts/oracle_lstm.qbm"),
@@ -66,6 +74,10 @@ const EMBEDDED: [(&str, &[u8]); 4] = [
     (
         "artifacts/equalizer.qbm",
         include_bytes!("../artifacts/equalizer.qbm"),
+    ),
+    (
+        "artifacts/curator.qbm",
+        include_bytes!("../artifacts/curator.qbm"),
     ),
 ];
 

@@ -1,5 +1,6 @@
 //! `kinds!` declares a family's scenario kinds once: the enum, `ALL`, the snake_case
-//! name used on the command line and in labels, `Display` and `FromStr`.
+//! name used on the command line and in labels, `Display` and `FromStr`; an optional
+//! `extra { .. }` block declares kinds outside `ALL` (`EXTRA`).
 
 macro_rules! kinds {
     (
@@ -7,19 +8,28 @@ macro_rules! kinds {
         $Enum:ident, family $family:literal {
             $( $(#[doc = $doc:literal])* $Variant:ident => $name:literal ),+ $(,)?
         }
+        $( extra {
+            $( $(#[doc = $xdoc:literal])* $XVariant:ident => $xname:literal ),+ $(,)?
+        } )?
     ) => {
         $(#[doc = $edoc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum $Enum {
             $( $(#[doc = $doc])* $Variant, )+
+            $( $( $(#[doc = $xdoc])* $XVariant, )+ )?
         }
 
         impl $Enum {
             pub const ALL: [$Enum; [$(stringify!($Variant)),+].len()] = [$($Enum::$Variant),+];
 
+            /// Kinds that parse and generate but are not in `ALL` (so not in the
+            /// standard set, nor in tests that sweep `ALL`).
+            pub const EXTRA: &[$Enum] = &[$( $( $Enum::$XVariant, )+ )?];
+
             pub fn name(self) -> &'static str {
                 match self {
                     $( $Enum::$Variant => $name, )+
+                    $( $( $Enum::$XVariant => $xname, )+ )?
                 }
             }
         }
@@ -33,10 +43,10 @@ macro_rules! kinds {
         impl std::str::FromStr for $Enum {
             type Err = $crate::SimError;
             fn from_str(s: &str) -> Result<Self, $crate::SimError> {
-                $Enum::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| $crate::SimError::UnknownKind {
+                $Enum::ALL.iter().chain($Enum::EXTRA).copied().find(|k| k.name() == s).ok_or_else(|| $crate::SimError::UnknownKind {
                     family: $family,
                     kind: s.into(),
-                    known: $Enum::ALL.map(|k| k.name()).join(", "),
+                    known: $Enum::ALL.iter().chain($Enum::EXTRA).map(|k| k.name()).collect::<Vec<_>>().join(", "),
                 })
             }
         }

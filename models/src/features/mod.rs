@@ -5,11 +5,13 @@
 
 use qb_signals::Fnv64;
 
+pub mod curator;
 pub mod equalizer;
 pub mod oracle;
 pub mod pathologist;
 mod window;
 
+pub use curator::{CURATOR, ContextClassifier};
 pub use equalizer::{EQUALIZER, EQUALIZER_LEN, EqualizerExtractor, EqualizerVector, zscores};
 pub use oracle::{ORACLE, ORACLE_LEN, OracleExtractor, OracleVector};
 pub use pathologist::{PATHOLOGIST, PATHOLOGIST_LEN, PathologistExtractor, PathologistVector};

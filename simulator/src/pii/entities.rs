@@ -87,7 +87,7 @@ const LAST: &[(&str, &str)] = &[
     ("Brown", "brown"),
 ];
 
-const MAIL_DOMAINS: &[&str] = &[
+pub(super) const MAIL_DOMAINS: &[&str] = &[
     "gmail.com",
     "yahoo.co.uk",
     "outlook.com",
@@ -123,7 +123,7 @@ pub(super) fn email(rng: &mut Rng, p: &Person, variant: u64) -> String {
 }
 
 /// Card prefixes and lengths by brand.
-fn card_digits(rng: &mut Rng) -> Vec<u8> {
+pub(super) fn card_digits(rng: &mut Rng) -> Vec<u8> {
     let (prefix, len) = match below(rng, 6) {
         0 => (4, 16),
         1 if below(rng, 2) == 0 => (between(rng, 51, 55), 16),

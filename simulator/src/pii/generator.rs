@@ -155,8 +155,9 @@ fn leakers(kind: PiiKind, picked: &[usize], r: &mut Rng) -> Vec<usize> {
             }
             out
         }
-        // A debug dump is an application's line: never the access log.
-        PiiKind::DebugDump => {
+        // A debug dump (or a novel spelling) is an application's line: never the
+        // access log.
+        PiiKind::DebugDump | PiiKind::NovelFormats => {
             let apps: Vec<usize> = (0..picked.len())
                 .filter(|&n| CATALOG[picked[n]].2 != LogFormat::Access)
                 .collect();

@@ -11,7 +11,7 @@ use super::entities::Entity;
 use super::formats::{self, Ctx, LogFormat};
 use super::lookalikes::{self, Lookalike};
 use super::{PiiKind, PiiLine};
-use super::{decoys, dumps, leaks, traffic};
+use super::{decoys, dumps, leaks, novel, traffic};
 use crate::rng::Rng;
 
 /// What a line generator writes.
@@ -32,6 +32,9 @@ pub struct PiiMix {
     /// spelling of each fixed for the generator's life (an access line, which holds no
     /// user object, still carries one entity).
     pub dump: bool,
+    /// PII records use the `novel_formats` spellings and contexts (`novel.rs`), one
+    /// spelling per entity for the generator's life.
+    pub novel: bool,
 }
 
 /// Share of lookalike records that are the negative twin of a PII record: its
@@ -57,6 +60,7 @@ impl PiiMix {
             lookalike_rate: 0.05,
             entities: Entity::ALL.to_vec(),
             dump: false,
+            novel: false,
         }
     }
 
@@ -78,6 +82,13 @@ impl PiiMix {
                 let n = between(rng, 2, 4) as usize;
                 mix.entities = draw_without_replacement(rng, &DUMPABLE, n);
                 mix.dump = true;
+            }
+            // Draws only here, so every other kind's output is unchanged.
+            PiiKind::NovelFormats => {
+                mix.pii_rate = rng.range(0.02, 0.08);
+                mix.lookalike_rate = rng.range(0.05, 0.2);
+                mix.entities = novel::NOVEL.to_vec();
+                mix.novel = true;
             }
             PiiKind::Clean => mix.lookalike_rate = rng.range(0.02, 0.08),
             PiiKind::Lookalikes => mix.lookalike_rate = rng.range(0.4, 0.8),
@@ -149,7 +160,7 @@ impl PiiLineGenerator {
                 .collect(),
             severity_key: chance(&mut id, 0.3),
             traced: chance(&mut id, 0.6),
-            fixed: mix.dump.then(|| id.next_u64()),
+            fixed: (mix.dump || mix.novel).then(|| id.next_u64()),
             style: Style {
                 xff_share: id.range(0.3, 0.9),
                 auth_share: id.range(0.0, 0.06),
@@ -249,6 +260,7 @@ fn record(d: &mut Draw, format: LogFormat, carry: Carry, mix: &PiiMix) -> Record
         c => c,
     };
     match carry {
+        Carry::Pii(e) if mix.novel => novel::record(d, e),
         Carry::Pii(_) if mix.dump && (!d.twin || chance(d.rng, 0.5)) => {
             dumps::dump(d, &mix.entities)
         }

@@ -45,6 +45,7 @@ mod leaks;
 mod lines;
 mod lookalikes;
 mod masked;
+mod novel;
 mod secrets;
 mod traffic;
 
@@ -71,11 +72,20 @@ kinds! {
         /// Negative: dense lookalikes that fool naive validators, and no PII.
         Lookalikes => "lookalikes",
     }
+    extra {
+        /// From an onset, one or two application services leak PII in spellings and
+        /// contexts the Curator's fast path does not know (`novel.rs`). Not in `ALL`:
+        /// the standard set and the sweeps over `ALL` stay as they were.
+        NovelFormats => "novel_formats",
+    }
 }
 
 impl PiiKind {
     pub fn leaks(self) -> bool {
-        matches!(self, PiiKind::PiiFlood | PiiKind::DebugDump)
+        matches!(
+            self,
+            PiiKind::PiiFlood | PiiKind::DebugDump | PiiKind::NovelFormats
+        )
     }
 }
 
