@@ -78,7 +78,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     );
     daemon.run();
     if let Some(logs) = &mut daemon.logs {
-        let s = logs.stop();
+        let (s, last_alerts) = logs.stop();
+        daemon.output.alerts(&last_alerts);
         tracing::info!(
             "logs: {} lines, {} redacted, {} forwarded, {} dropped",
             s.lines,

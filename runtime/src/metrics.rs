@@ -247,6 +247,24 @@ fn render_logs(logs: &LogStats, out: &mut String) {
             f.buffered_bytes,
         ),
         (
+            "qbranch_curator_slow_sampled_total",
+            "counter",
+            "Lines handed to the Curator's slow path (the context classifier).",
+            logs.slow_sampled,
+        ),
+        (
+            "qbranch_curator_slow_skipped_total",
+            "counter",
+            "Sampled lines skipped: the slow path's queue was full.",
+            logs.slow_skipped,
+        ),
+        (
+            "qbranch_curator_slow_findings_total",
+            "counter",
+            "PII the fast path missed and the slow path found.",
+            logs.slow_findings,
+        ),
+        (
             "qbranch_log_backlog_bytes",
             "gauge",
             "Bytes in the tailed files not read yet (max_bytes_per_tick).",

@@ -5,6 +5,7 @@
 //! drops, never a blocked tick.
 
 mod forward;
+mod slow;
 
 use std::collections::BTreeMap;
 #[cfg(test)]
@@ -53,6 +54,12 @@ pub struct LogsSection {
     /// The Curator's per-entity policies (`[logs.redact.policy] email = "hash"`).
     #[serde(default)]
     pub redact: RedactConfig,
+    /// Learned fast-path rules (`qbranch curator learn`); a missing file is no rules.
+    pub rules: Option<PathBuf>,
+    /// Share of lines the Curator's slow path (the context classifier) reads, off the
+    /// tick; 0 turns it off.
+    #[serde(default = "default_slow_path_sample")]
+    pub slow_path_sample: f64,
     /// The Archivist (`enabled = true`): instead of every line, forward a 1 % sample and
     /// flush the rings around incidents (its triggers and the gadgets' decisions).
     #[serde(default)]
@@ -71,6 +78,9 @@ fn default_buffer_bytes() -> usize {
 fn default_max_line_bytes() -> usize {
     64 << 10
 }
+fn default_slow_path_sample() -> f64 {
+    qb_curator::SlowConfig::default().sample
+}
 fn default_max_bytes_per_tick() -> u64 {
     32 << 20
 }
@@ -86,6 +96,9 @@ impl LogsSection {
             .buffer
             .validate()
             .map_err(|e| format!("archivist.buffer: {e}"))?;
+        if !(0.0..=1.0).contains(&self.slow_path_sample) {
+            return Err("slow_path_sample must be in [0, 1]".into());
+        }
         if !(0.0..=1.0).contains(&self.archivist.decision_confidence) {
             return Err("archivist.decision_confidence must be in [0, 1]".into());
         }
@@ -127,12 +140,17 @@ pub struct LogStats {
     pub forward: ForwardStats,
     /// Bytes written to the tailed files and not read yet (the per-tick budget).
     pub backlog_bytes: u64,
+    /// The slow path: lines handed to it, skipped (its queue was full), and findings.
+    pub slow_sampled: u64,
+    pub slow_skipped: u64,
+    pub slow_findings: u64,
 }
 
 #[derive(Debug)]
 pub struct LogPipeline {
     redactor: Redactor,
     scratch: LineScratch,
+    slow: Option<slow::SlowStage>,
     archivist: Option<Archivist>,
     decision_confidence: f64,
     /// Flush events already reported.
@@ -146,7 +164,15 @@ impl LogPipeline {
     pub fn start(section: &LogsSection) -> anyhow::Result<LogPipeline> {
         let sink =
             SinkSpec::parse(&section.sink).map_err(|e| anyhow::anyhow!("[logs] sink: {e}"))?;
-        let redactor = Redactor::new(section.redact.clone()).context("curator")?;
+        let rules = match &section.rules {
+            Some(path) => qb_curator::load_rules(path)?,
+            None => Vec::new(),
+        };
+        let redactor = Redactor::with_rules(section.redact.clone(), &rules).context("curator")?;
+        let slow = (section.slow_path_sample > 0.0)
+            .then(|| slow::SlowStage::start(section.slow_path_sample))
+            .transpose()
+            .context("curator slow path")?;
         let forwarder = Forwarder::start(sink, section.buffer_lines, section.buffer_bytes)
             .context("log forwarder: cannot start its thread")?;
         let archivist = section
@@ -156,8 +182,11 @@ impl LogPipeline {
             .transpose()
             .map_err(|e| anyhow::anyhow!("[logs.archivist]: {e}"))?;
         tracing::info!(
-            "logs: tailing {}, redacting, forwarding {} to {}",
+            "logs: tailing {}, redacting ({} learned rules, slow path on {} % of lines), \
+             forwarding {} to {}",
             section.files.join(", "),
+            rules.len(),
+            section.slow_path_sample * 100.0,
             match &archivist {
                 Some(a) => format!(
                     "a {} % sample and {} s around incidents",
@@ -171,6 +200,7 @@ impl LogPipeline {
         Ok(LogPipeline {
             scratch: redactor.scratch(),
             redactor,
+            slow,
             archivist,
             decision_confidence: section.archivist.decision_confidence,
             reported: 0,
@@ -204,6 +234,17 @@ impl LogPipeline {
         for (source, entities) in found {
             let list: Vec<String> = entities.iter().map(|(e, n)| format!("{e} x{n}")).collect();
             tracing::warn!("pii redacted in {source}: {}", list.join(", "));
+        }
+        if let Some(slow) = &mut self.slow {
+            slow.offer(logs);
+            let missed = slow.collect();
+            if !missed.is_empty() {
+                tracing::warn!(
+                    "pii the fast path missed, found by the slow path: {} (see proposed_rule)",
+                    missed.len()
+                );
+            }
+            alerts.extend(missed);
         }
         alerts
     }
@@ -265,13 +306,29 @@ impl LogPipeline {
     pub fn stats(&mut self, backlog_bytes: u64) -> &LogStats {
         self.stats.forward = self.forwarder.stats();
         self.stats.backlog_bytes = backlog_bytes;
+        self.count_slow();
         &self.stats
     }
 
-    /// Delivers what is queued (briefly) and returns the final counts.
-    pub fn stop(&mut self) -> LogStats {
+    fn count_slow(&mut self) {
+        if let Some(slow) = &self.slow {
+            self.stats.slow_sampled = slow.sampled;
+            self.stats.slow_skipped = slow.skipped;
+            self.stats.slow_findings = slow.found;
+        }
+    }
+
+    /// Delivers what is queued (briefly) and returns the final counts and the slow
+    /// path's last alerts.
+    pub fn stop(&mut self) -> (LogStats, Vec<String>) {
+        let alerts = self
+            .slow
+            .as_mut()
+            .map(slow::SlowStage::stop)
+            .unwrap_or_default();
         self.stats.forward = self.forwarder.stop();
-        self.stats.clone()
+        self.count_slow();
+        (self.stats.clone(), alerts)
     }
 }
 
@@ -351,6 +408,53 @@ mod tests {
     }
 
     #[test]
+    fn the_slow_path_reports_what_the_fast_path_missed_without_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut section = section(&dir.path().join("out.jsonl"));
+        section.slow_path_sample = 1.0;
+        let mut p = LogPipeline::start(&section).unwrap();
+        let line = "2026-01-01 INFO KycService - tax id 123.45.6789 verified against registry";
+        let mut logs = vec![row(0, line)];
+        let mut alerts = p.redact(&mut logs);
+        assert_eq!(
+            logs[0].line, line,
+            "the fast path does not know this spelling"
+        );
+        let (stats, last) = p.stop();
+        alerts.extend(last);
+        assert_eq!((stats.slow_sampled, stats.slow_skipped), (1, 0));
+        let ssn: Vec<Value> = alerts
+            .iter()
+            .map(|a| serde_json::from_str::<Value>(a).unwrap())
+            .filter(|v| v["entity"] == "ssn")
+            .collect();
+        assert_eq!(ssn.len(), 1, "{alerts:?}");
+        assert_eq!(ssn[0]["rule"], "slow_path");
+        assert!(
+            ssn[0]["proposed_rule"]
+                .as_str()
+                .is_some_and(|r| r.contains("(?P<v>"))
+        );
+        assert!(alerts.iter().all(|a| !a.contains("6789")), "{alerts:?}");
+    }
+
+    #[test]
+    fn learned_rules_load_and_a_bad_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = dir.path().join("rules.toml");
+        std::fs::write(&rules, "[[rule]]\nname = 1\n").unwrap();
+        let mut section = section(&dir.path().join("out.jsonl"));
+        section.rules = Some(rules.clone());
+        let e = LogPipeline::start(&section).unwrap_err();
+        assert!(format!("{e:#}").contains("rules.toml"), "{e:#}");
+        section.rules = Some(dir.path().join("missing.toml"));
+        assert!(
+            LogPipeline::start(&section).is_ok(),
+            "a missing file is no rules"
+        );
+    }
+
+    #[test]
     fn lines_are_redacted_in_place_and_alerts_never_hold_the_value() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out.jsonl");
@@ -377,7 +481,7 @@ mod tests {
         let mut frame = Frame::new(1, "h");
         frame.logs = logs;
         assert!(p.forward(&frame, &TickReport::default()).is_empty());
-        let stats = p.stop();
+        let (stats, _) = p.stop();
         assert_eq!((stats.lines, stats.redacted_lines), (2, 1));
         assert_eq!(stats.findings.get("credit_card"), Some(&1));
         assert_eq!((stats.forward.sent, stats.forward.dropped), (2, 0));
