@@ -42,7 +42,7 @@ enum Gadget {
     Equalizer,
     /// PII context classifier (the Curator's slow path), from the pii family
     Curator,
-    /// TF-IDF novelty vocabulary (comes with the log pipeline, issue 7)
+    /// TF-IDF novelty vocabulary for the Archivist's flush ranking, from every logs table
     Archivist,
     /// Routine shape library (comes with issue 8)
     Timekeeper,
@@ -50,11 +50,12 @@ enum Gadget {
     All,
 }
 
-const TRAINABLE: [Gadget; 4] = [
+const TRAINABLE: [Gadget; 5] = [
     Gadget::Oracle,
     Gadget::Pathologist,
     Gadget::Equalizer,
     Gadget::Curator,
+    Gadget::Archivist,
 ];
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -63,14 +64,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
             for g in TRAINABLE {
                 train(g, &args)?;
             }
-            println!("archivist and timekeeper: nothing to train yet (issues 7 and 8)");
+            println!("timekeeper: nothing to train yet (issue 8)");
             Ok(())
         }
         Gadget::Curator => curator(&args),
-        Gadget::Archivist => bail!(
-            "the {:?} model comes with the log pipeline (issue 7): nothing to train yet",
-            args.gadget
-        ),
+        Gadget::Archivist => archivist(&args),
         Gadget::Timekeeper => {
             bail!("the Timekeeper's shape library comes with issue 8: nothing to train yet")
         }
@@ -113,9 +111,42 @@ fn curator(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// The Archivist's vocabulary, from the logs of the standard set (the pii family) and
+/// of every `--also` root.
+fn archivist(args: &TrainArgs) -> Result<()> {
+    let started = Instant::now();
+    let mut entries = datasets::find(&args.data, "pii")?;
+    for root in &args.also {
+        for family in ["pii", "incident"] {
+            entries.extend(datasets::find(root, family)?);
+        }
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let t = qb_trainer::archivist::train(&entries, &mut |m| bar.set_message(m))?;
+    bar.finish_and_clear();
+    qb_trainer::write(&args.models, &t, &args.data, &entries, "archivist")?;
+    println!(
+        "trained archivist on {} lines in {:.1} s",
+        t.training_rows,
+        started.elapsed().as_secs_f64()
+    );
+    for line in &t.summary {
+        println!("  {line}");
+    }
+    println!(
+        "  wrote {}/artifacts/archivist.qbm ({} bytes), metrics/archivist.json, manifest.toml",
+        args.models.display(),
+        t.artifact.to_bytes().len()
+    );
+    Ok(())
+}
+
 fn train(gadget: Gadget, args: &TrainArgs) -> Result<()> {
-    if gadget == Gadget::Curator {
-        return curator(args);
+    match gadget {
+        Gadget::Curator => return curator(args),
+        Gadget::Archivist => return archivist(args),
+        _ => {}
     }
     let started = Instant::now();
     let family = match gadget {

@@ -695,7 +695,14 @@ fn train_refuses_what_it_cannot_train_with_the_reason() {
             vec!["train", "all", "--data", d, "--models", m],
             "no memory training datasets",
         ),
-        (vec!["train", "curator", "--data", d], "issue 7"),
+        (
+            vec!["train", "curator", "--data", d, "--models", m],
+            "no pii training datasets",
+        ),
+        (
+            vec!["train", "archivist", "--data", d, "--models", m],
+            "no pii training datasets",
+        ),
         (vec!["train", "timekeeper", "--data", d], "issue 8"),
     ] {
         assert_refused(&qbranch(&args), needle);

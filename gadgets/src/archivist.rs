@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use qb_archivist::{Archivist, ArchivistConfig, FlushEvent, Forwarded};
+use qb_archivist::{Archivist, ArchivistConfig, FlushEvent, Forwarded, Vocabulary};
+use qb_models::ModelError;
+use qb_models::registry::{ARCHIVIST_VOCABULARY, Loaded, Registry, load_or_rule};
 use serde::Deserialize;
 
 use crate::decision::{Decision, DecisionKey, Gadget};
@@ -47,10 +49,30 @@ pub struct ArchivistGadget {
     drained: Vec<Forwarded>,
 }
 
+/// The core for `config`, with the registry's vocabulary when it ranks flushes (without
+/// one it keeps every line of a flush, and says why).
+pub fn archivist(
+    config: &ArchivistGadgetConfig,
+    registry: &Registry,
+) -> Result<(Archivist, Option<String>), qb_archivist::ArchivistError> {
+    let core = Archivist::new(config.buffer.clone())?;
+    if !config.buffer.rank {
+        return Ok((core, Some("ranking off: a flush keeps every line".into())));
+    }
+    let decode =
+        |b: &[u8]| Vocabulary::from_bytes(b).map_err(|e| ModelError::Corrupt(e.to_string()));
+    Ok(
+        match load_or_rule(registry, &ARCHIVIST_VOCABULARY, decode) {
+            Loaded::Model(v) => (core.with_vocabulary(v), None),
+            Loaded::Rule { reason } => (core, Some(format!("no ranking: {reason}"))),
+        },
+    )
+}
+
 impl ArchivistGadget {
-    pub fn new(config: &ArchivistGadgetConfig) -> ArchivistGadget {
-        let (core, problem) = match Archivist::new(config.buffer.clone()) {
-            Ok(a) => (Some(a), None),
+    pub fn new(config: &ArchivistGadgetConfig, registry: &Registry) -> ArchivistGadget {
+        let (core, problem) = match archivist(config, registry) {
+            Ok((a, why)) => (Some(a), why),
             Err(e) => {
                 tracing::error!("archivist: {e}; no log buffering");
                 (None, Some(e.to_string()))
@@ -77,7 +99,7 @@ impl Gadget for ArchivistGadget {
             None => "model".to_string(),
             Some(why) => format!("rule: {why}"),
         };
-        vec![("ring_buffer", how)]
+        vec![("vocabulary", how)]
     }
 
     fn observe(&mut self, frame: &qb_signals::Frame, out: &mut Vec<Decision>) {
@@ -160,12 +182,28 @@ mod tests {
     }
 
     #[test]
+    fn ranking_loads_the_embedded_vocabulary() {
+        let registry = Registry::embedded().unwrap();
+        let mut config = ArchivistGadgetConfig::default();
+        config.buffer.rank = true;
+        let g = ArchivistGadget::new(&config, &registry);
+        assert_eq!(g.models(), [("vocabulary", "model".to_string())]);
+        config.buffer.rank = false;
+        let g = ArchivistGadget::new(&config, &registry);
+        assert_eq!(
+            g.models()[0].1,
+            "rule: ranking off: a flush keeps every line"
+        );
+    }
+
+    #[test]
     fn a_decision_that_grows_confident_flushes_once() {
         let config = ArchivistGadgetConfig {
             enabled: true,
             ..ArchivistGadgetConfig::default()
         };
-        let mut g = ArchivistGadget::new(&config);
+        let registry = Registry::embedded().unwrap();
+        let mut g = ArchivistGadget::new(&config, &registry);
         let mut flushes = Vec::new();
         for (t, confidence) in [(1, 0.5), (2, 0.6), (3, 0.9), (4, 0.95), (5, 0.9)] {
             let mut out = vec![forecast(confidence)];

@@ -62,7 +62,10 @@ pub fn gadgets(config: &Config, registry: &Registry) -> Vec<Box<dyn Gadget>> {
     }
     // Last: it reads the other gadgets' decisions of the same tick.
     if config.archivist.enabled {
-        out.push(Box::new(archivist::ArchivistGadget::new(&config.archivist)));
+        out.push(Box::new(archivist::ArchivistGadget::new(
+            &config.archivist,
+            registry,
+        )));
     }
     out
 }

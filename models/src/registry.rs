@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::artifact::{checksum, current_schema_hash};
-use crate::features::{CURATOR, EQUALIZER, FeatureSet, ORACLE, PATHOLOGIST};
+use crate::features::{ARCHIVIST, CURATOR, EQUALIZER, FeatureSet, ORACLE, PATHOLOGIST};
 use crate::{Artifact, ModelError, ModelKind, ModelManifest};
 
 /// A model a gadget expects: its manifest name, kind and feature set.
@@ -49,16 +49,23 @@ pub const CURATOR_CLASSIFIER: ModelSpec = ModelSpec {
     features: CURATOR,
 };
 
-pub const SPECS: [ModelSpec; 5] = [
+pub const ARCHIVIST_VOCABULARY: ModelSpec = ModelSpec {
+    name: "archivist",
+    kind: ModelKind::Vocabulary,
+    features: ARCHIVIST,
+};
+
+pub const SPECS: [ModelSpec; 6] = [
     ORACLE_LSTM,
     ORACLE_ARIMA,
     PATHOLOGIST_FOREST,
     EQUALIZER_FOREST,
     CURATOR_CLASSIFIER,
+    ARCHIVIST_VOCABULARY,
 ];
 
 const EMBEDDED_MANIFEST: &str = include_str!("../manifest.toml");
-const EMBEDDED: [(&str, &[u8]); 5] = [
+const EMBEDDED: [(&str, &[u8]); 6] = [
     (
         "artifacts/oracle_lstm.qbm",
         include_bytes!("../artifacts/oracle_lstm.qbm"),
@@ -78,6 +85,10 @@ const EMBEDDED: [(&str, &[u8]); 5] = [
     (
         "artifacts/curator.qbm",
         include_bytes!("../artifacts/curator.qbm"),
+    ),
+    (
+        "artifacts/archivist.qbm",
+        include_bytes!("../artifacts/archivist.qbm"),
     ),
 ];
 

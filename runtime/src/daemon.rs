@@ -43,7 +43,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         tracing::info!("metrics listening on {bound}");
     }
     let recorder = start_recorder(settings.logs.as_ref())?;
-    let logs = settings.logs.as_ref().map(LogPipeline::start).transpose()?;
+    let logs = settings
+        .logs
+        .as_ref()
+        .map(|l| LogPipeline::start(l, &registry))
+        .transpose()?;
     let pause = ReloadablePause::new(settings.config.policy.pause_file.clone());
     let actuator = LinuxActuator::new().map_err(|e| anyhow!("actuator: {e}"))?;
     let engine = qb_gadgets::engine(&settings.config, &registry, actuator, pause.clone());

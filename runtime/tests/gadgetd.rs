@@ -93,7 +93,7 @@ fn run_refuses_a_non_loopback_metrics_address() {
 }
 
 #[test]
-fn models_lists_the_five_embedded_models() {
+fn models_lists_the_six_embedded_models() {
     let out = gadgetd(&["models"]);
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -103,13 +103,14 @@ fn models_lists_the_five_embedded_models() {
         "pathologist",
         "equalizer",
         "curator",
+        "archivist",
     ] {
         assert!(
             stdout.contains(&format!("\n{name}\n")),
             "{name} in\n{stdout}"
         );
     }
-    assert_eq!(stdout.matches("status: ok").count(), 5, "{stdout}");
+    assert_eq!(stdout.matches("status: ok").count(), 6, "{stdout}");
 }
 
 /// A copy of the trained models directory with the LSTM's artifact corrupted.
@@ -138,7 +139,7 @@ fn models_from_a_directory_show_metrics_and_refuse_a_corrupt_artifact() {
     let out = gadgetd(&["models", "--models", dir.path().to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.matches("status: ok").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches("status: ok").count(), 5, "{stdout}");
     assert!(
         stdout.contains("REFUSED, its gadget runs the rule baseline"),
         "{stdout}"

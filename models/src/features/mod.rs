@@ -12,6 +12,14 @@ pub mod pathologist;
 mod window;
 
 pub use curator::{CURATOR, ContextClassifier};
+
+/// The Archivist's TF-IDF vocabulary: its tokenizer (`qb_archivist::novelty::tokens`)
+/// is the feature set; a vocabulary from another tokenizer is refused.
+pub const ARCHIVIST: FeatureSet = FeatureSet {
+    name: "archivist",
+    names: &["tokens_v1_masked_numbers_hex_ips"],
+    window: 0,
+};
 pub use equalizer::{EQUALIZER, EQUALIZER_LEN, EqualizerExtractor, EqualizerVector, zscores};
 pub use oracle::{ORACLE, ORACLE_LEN, OracleExtractor, OracleVector};
 pub use pathologist::{PATHOLOGIST, PATHOLOGIST_LEN, PathologistExtractor, PathologistVector};

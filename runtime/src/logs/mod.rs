@@ -17,6 +17,7 @@ use qb_archivist::{Archivist, FlushEvent, Forwarded, Why};
 use qb_curator::{LineScratch, RedactConfig, Redactor};
 use qb_gadgets::incident::rfc3339;
 use qb_gadgets::{ArchivistGadgetConfig, TickReport};
+use qb_models::registry::Registry;
 use qb_signals::{Frame, LogRow};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -161,7 +162,7 @@ pub struct LogPipeline {
 }
 
 impl LogPipeline {
-    pub fn start(section: &LogsSection) -> anyhow::Result<LogPipeline> {
+    pub fn start(section: &LogsSection, registry: &Registry) -> anyhow::Result<LogPipeline> {
         let sink =
             SinkSpec::parse(&section.sink).map_err(|e| anyhow::anyhow!("[logs] sink: {e}"))?;
         let rules = match &section.rules {
@@ -178,9 +179,15 @@ impl LogPipeline {
         let archivist = section
             .archivist
             .enabled
-            .then(|| Archivist::new(section.archivist.buffer.clone()))
+            .then(|| qb_gadgets::archivist::archivist(&section.archivist, registry))
             .transpose()
-            .map_err(|e| anyhow::anyhow!("[logs.archivist]: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("[logs.archivist]: {e}"))?
+            .map(|(a, why)| {
+                if let (Some(why), true) = (why, section.archivist.buffer.rank) {
+                    tracing::warn!("[logs.archivist]: {why}");
+                }
+                a
+            });
         tracing::info!(
             "logs: tailing {}, redacting ({} learned rules, slow path on {} % of lines), \
              forwarding {} to {}",
@@ -402,6 +409,10 @@ mod tests {
         }
     }
 
+    fn registry() -> Registry {
+        Registry::embedded().unwrap()
+    }
+
     fn section(sink: &Path) -> LogsSection {
         let text = format!("files = [\"/x/*.log\"]\nsink = \"{}\"", sink.display());
         toml::from_str(&text).unwrap()
@@ -412,7 +423,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut section = section(&dir.path().join("out.jsonl"));
         section.slow_path_sample = 1.0;
-        let mut p = LogPipeline::start(&section).unwrap();
+        let mut p = LogPipeline::start(&section, &registry()).unwrap();
         let line = "2026-01-01 INFO KycService - tax id 123.45.6789 verified against registry";
         let mut logs = vec![row(0, line)];
         let mut alerts = p.redact(&mut logs);
@@ -445,11 +456,11 @@ mod tests {
         std::fs::write(&rules, "[[rule]]\nname = 1\n").unwrap();
         let mut section = section(&dir.path().join("out.jsonl"));
         section.rules = Some(rules.clone());
-        let e = LogPipeline::start(&section).unwrap_err();
+        let e = LogPipeline::start(&section, &registry()).unwrap_err();
         assert!(format!("{e:#}").contains("rules.toml"), "{e:#}");
         section.rules = Some(dir.path().join("missing.toml"));
         assert!(
-            LogPipeline::start(&section).is_ok(),
+            LogPipeline::start(&section, &registry()).is_ok(),
             "a missing file is no rules"
         );
     }
@@ -458,7 +469,7 @@ mod tests {
     fn lines_are_redacted_in_place_and_alerts_never_hold_the_value() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out.jsonl");
-        let mut p = LogPipeline::start(&section(&out)).unwrap();
+        let mut p = LogPipeline::start(&section(&out), &registry()).unwrap();
         let mut logs = vec![
             row(0, "refund to card 4532 0151 1283 0366 for jmueller@web.de"),
             row(60, "GET /health 200"),
