@@ -4,15 +4,14 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (CONTRIBUTING.md)
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gadgetd");
-const DEADLINE: Duration = Duration::from_secs(120);
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::time::Duration;
+
+use common::Daemon;
 
 /// PII values written to the log; none may reach the sink or an alert.
 const SECRETS: [&str; 6] = [
@@ -38,117 +37,22 @@ fn skip_reason() -> Option<&'static str> {
     None
 }
 
-struct Daemon {
-    child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
-    stdout: Arc<Mutex<Vec<String>>>,
+/// gadgetd on `config`, ticking every 200 ms.
+fn start(config: &Path) -> Daemon {
+    Daemon::start(&["--interval", "200ms", "--config", config.to_str().unwrap()])
 }
 
-impl Daemon {
-    fn start(config: &Path) -> Daemon {
-        let mut child = Command::new(BIN)
-            .args(["run", "--interval", "200ms", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        Daemon {
-            child,
-            stderr,
-            stdout,
-        }
-    }
-
-    fn stderr_text(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-
-    fn wait_for<T>(&mut self, what: &str, mut f: impl FnMut(&mut Daemon) -> Option<T>) -> T {
-        let start = Instant::now();
-        loop {
-            if let Some(v) = f(self) {
-                return v;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "exited ({status}) waiting for {what}:\n{}",
-                    self.stderr_text()
-                );
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "no {what}:\n{}",
-                self.stderr_text()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn metrics_addr(&mut self) -> SocketAddr {
-        self.wait_for("metrics address", |d| {
-            d.stderr.lock().unwrap().iter().find_map(|l| {
-                let rest = l.split("metrics listening on ").nth(1)?;
-                rest.split_whitespace().next()?.parse().ok()
-            })
-        })
-    }
-
-    fn metric(&mut self, addr: SocketAddr, name: &str) -> Option<f64> {
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        write!(s, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
-        let mut text = String::new();
-        s.read_to_string(&mut text).ok()?;
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-    }
-
-    fn stop(&mut self) {
-        // SAFETY: our own child, not yet reaped.
-        assert_eq!(
-            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) },
-            0
-        );
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "{status}:\n{}", self.stderr_text());
-                std::thread::sleep(Duration::from_millis(200)); // pipes drain
-                return;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "no exit:\n{}",
-                self.stderr_text()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+/// A metric's value now; None while the daemon does not answer.
+fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
+    common::scrape(addr).and_then(|t| common::metric(&t, name))
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&lines);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            sink.lock().unwrap().push(line);
-        }
-    });
-    lines
+/// SIGTERM, then a clean exit, then a moment for the output threads to drain.
+fn stop(d: &mut Daemon) {
+    d.signal(libc::SIGTERM);
+    let status = d.wait_exit();
+    assert!(status.success(), "{status}:\n{}", d.stderr_text());
+    std::thread::sleep(Duration::from_millis(200));
 }
 
 fn config(dir: &Path, sink: &str, extra: &str) -> std::path::PathBuf {
@@ -184,7 +88,7 @@ fn live_every_line_is_redacted_before_it_reaches_the_sink() {
     )
     .unwrap();
     let out = dir.path().join("out/forwarded.jsonl");
-    let mut d = Daemon::start(&config(dir.path(), out.to_str().unwrap(), ""));
+    let mut d = start(&config(dir.path(), out.to_str().unwrap(), ""));
     let addr = d.metrics_addr();
     // ... and appended while it runs: PII, invalid UTF-8, a NUL, a 3 MB line with PII at
     // both ends, and a last line without its newline (held until it is complete).
@@ -202,16 +106,14 @@ fn live_every_line_is_redacted_before_it_reaches_the_sink() {
     writeln!(f, "{big}").unwrap();
     write!(f, "login from {} ok", SECRETS[5]).unwrap();
     f.flush().unwrap();
-    d.wait_for("6 lines read", |d| {
-        d.metric(addr, "qbranch_log_lines_total")
-            .filter(|n| *n >= 6.0)
+    d.wait_for("6 lines read", |_| {
+        metric(addr, "qbranch_log_lines_total").filter(|n| *n >= 6.0)
     });
     writeln!(f).unwrap(); // completes the last line
-    d.wait_for("7 lines sent", |d| {
-        d.metric(addr, "qbranch_log_sent_total")
-            .filter(|n| *n >= 7.0)
+    d.wait_for("7 lines sent", |_| {
+        metric(addr, "qbranch_log_sent_total").filter(|n| *n >= 7.0)
     });
-    d.stop();
+    stop(&mut d);
 
     let forwarded = std::fs::read_to_string(&out).unwrap();
     let records: Vec<serde_json::Value> = forwarded
@@ -302,22 +204,20 @@ fn live_a_dead_sink_costs_counted_drops_not_a_stuck_daemon() {
         .collect();
     std::fs::write(dir.path().join("app.log"), text).unwrap();
     let sink = format!("http://127.0.0.1:{port}/ingest");
-    let mut d = Daemon::start(&config(dir.path(), &sink, "buffer_lines = 100\n"));
+    let mut d = start(&config(dir.path(), &sink, "buffer_lines = 100\n"));
     let addr = d.metrics_addr();
-    let dropped = d.wait_for("drops counted", |d| {
-        d.metric(addr, "qbranch_log_dropped_total")
-            .filter(|n| *n >= f64::from(lines - 200))
+    let dropped = d.wait_for("drops counted", |_| {
+        metric(addr, "qbranch_log_dropped_total").filter(|n| *n >= f64::from(lines - 200))
     });
-    let ticks = d.metric(addr, "qbranch_ticks_total").unwrap();
-    d.wait_for("ticks going on", |d| {
-        d.metric(addr, "qbranch_ticks_total")
-            .filter(|n| *n >= ticks + 3.0)
+    let ticks = metric(addr, "qbranch_ticks_total").unwrap();
+    d.wait_for("ticks going on", |_| {
+        metric(addr, "qbranch_ticks_total").filter(|n| *n >= ticks + 3.0)
     });
-    assert!(d.metric(addr, "qbranch_log_buffered_records").unwrap() <= 100.0);
-    assert!(d.metric(addr, "qbranch_log_send_errors_total").unwrap() >= 1.0);
-    assert_eq!(d.metric(addr, "qbranch_log_sent_total"), Some(0.0));
+    assert!(metric(addr, "qbranch_log_buffered_records").unwrap() <= 100.0);
+    assert!(metric(addr, "qbranch_log_send_errors_total").unwrap() >= 1.0);
+    assert_eq!(metric(addr, "qbranch_log_sent_total"), Some(0.0));
     assert!(dropped <= f64::from(lines));
-    d.stop();
+    stop(&mut d);
     assert!(d.stderr_text().contains("dropped"), "{}", d.stderr_text());
 }
 
@@ -334,7 +234,7 @@ fn live_the_archivist_forwards_the_root_cause_only_when_errors_spike() {
     // No sample: before the spike nothing at all may leave.
     let archivist = "[logs.archivist]\nenabled = true\n[logs.archivist.buffer]\n\
                      sample_rate = 0.0\nspike_window_s = 5\nspike_warmup_s = 1\n";
-    let mut d = Daemon::start(&config(dir.path(), out.to_str().unwrap(), archivist));
+    let mut d = start(&config(dir.path(), out.to_str().unwrap(), archivist));
     let addr = d.metrics_addr();
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     for i in 0..50 {
@@ -344,21 +244,19 @@ fn live_the_archivist_forwards_the_root_cause_only_when_errors_spike() {
         }
     }
     f.flush().unwrap();
-    d.wait_for("51 lines read", |d| {
-        d.metric(addr, "qbranch_log_lines_total")
-            .filter(|n| *n >= 51.0)
+    d.wait_for("51 lines read", |_| {
+        metric(addr, "qbranch_log_lines_total").filter(|n| *n >= 51.0)
     });
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(d.metric(addr, "qbranch_log_sent_total"), Some(0.0));
+    assert_eq!(metric(addr, "qbranch_log_sent_total"), Some(0.0));
     for i in 0..40 {
         writeln!(f, "ERROR request {i} failed: pool timeout").unwrap();
     }
     f.flush().unwrap();
-    d.wait_for("the flush sent", |d| {
-        d.metric(addr, "qbranch_log_sent_total")
-            .filter(|n| *n >= 91.0)
+    d.wait_for("the flush sent", |_| {
+        metric(addr, "qbranch_log_sent_total").filter(|n| *n >= 91.0)
     });
-    d.stop();
+    stop(&mut d);
     let forwarded = std::fs::read_to_string(&out).unwrap();
     let records: Vec<serde_json::Value> = forwarded
         .lines()
