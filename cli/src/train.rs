@@ -92,23 +92,7 @@ fn curator(args: &TrainArgs) -> Result<()> {
     };
     let t = qb_trainer::curator::train(&entries, &params, &mut |m| bar.set_message(m))?;
     bar.finish_and_clear();
-    qb_trainer::write(&args.models, &t, &args.data, &entries, "curator")?;
-    println!(
-        "trained curator on {} lines from {} pii datasets in {:.1} s; evaluated on {} held-out lines",
-        t.training_rows,
-        entries.len(),
-        started.elapsed().as_secs_f64(),
-        t.held_out_rows
-    );
-    for line in &t.summary {
-        println!("  {line}");
-    }
-    println!(
-        "  wrote {}/artifacts/curator.qbm ({} bytes), metrics/curator.json, manifest.toml",
-        args.models.display(),
-        t.artifact.to_bytes().len()
-    );
-    Ok(())
+    write_and_report(args, &t, &entries, "pii", started, "curator")
 }
 
 /// The Archivist's vocabulary, from the logs of the standard set (the pii family) and
@@ -125,21 +109,7 @@ fn archivist(args: &TrainArgs) -> Result<()> {
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let t = qb_trainer::archivist::train(&entries, &mut |m| bar.set_message(m))?;
     bar.finish_and_clear();
-    qb_trainer::write(&args.models, &t, &args.data, &entries, "archivist")?;
-    println!(
-        "trained archivist on {} lines in {:.1} s",
-        t.training_rows,
-        started.elapsed().as_secs_f64()
-    );
-    for line in &t.summary {
-        println!("  {line}");
-    }
-    println!(
-        "  wrote {}/artifacts/archivist.qbm ({} bytes), metrics/archivist.json, manifest.toml",
-        args.models.display(),
-        t.artifact.to_bytes().len()
-    );
-    Ok(())
+    write_and_report(args, &t, &entries, "log", started, "archivist")
 }
 
 fn train(gadget: Gadget, args: &TrainArgs) -> Result<()> {
@@ -191,25 +161,38 @@ fn train(gadget: Gadget, args: &TrainArgs) -> Result<()> {
     bar.finish_and_clear();
     let feature_set = format!("{gadget:?}").to_lowercase();
     for t in &trained {
-        qb_trainer::write(&args.models, t, &args.data, &entries, &feature_set)?;
-        println!(
-            "trained {} on {} rows from {} {family} datasets in {:.1} s; evaluated on {} held-out rows",
-            t.name,
-            t.training_rows,
-            entries.len(),
-            started.elapsed().as_secs_f64(),
-            t.held_out_rows
-        );
-        for line in &t.summary {
-            println!("  {line}");
-        }
-        println!(
-            "  wrote {}/artifacts/{}.qbm ({} bytes), metrics/{}.json, manifest.toml",
-            args.models.display(),
-            t.name,
-            t.artifact.to_bytes().len(),
-            t.name
-        );
+        write_and_report(args, t, &entries, family, started, &feature_set)?;
     }
+    Ok(())
+}
+
+/// Writes a trained model (artifact, metrics, manifest entry) and says what was done.
+fn write_and_report(
+    args: &TrainArgs,
+    t: &qb_trainer::Trained,
+    entries: &[datasets::Entry],
+    family: &str,
+    started: Instant,
+    feature_set: &str,
+) -> Result<()> {
+    qb_trainer::write(&args.models, t, &args.data, entries, feature_set)?;
+    println!(
+        "trained {} on {} rows from {} {family} datasets in {:.1} s; evaluated on {} held-out rows",
+        t.name,
+        t.training_rows,
+        entries.len(),
+        started.elapsed().as_secs_f64(),
+        t.held_out_rows
+    );
+    for line in &t.summary {
+        println!("  {line}");
+    }
+    println!(
+        "  wrote {}/artifacts/{}.qbm ({} bytes), metrics/{}.json, manifest.toml",
+        args.models.display(),
+        t.name,
+        t.artifact.to_bytes().len(),
+        t.name
+    );
     Ok(())
 }
