@@ -23,31 +23,26 @@ pub struct CuratorConfig {
 
 #[derive(Debug)]
 pub struct Curator {
-    detector: Option<Detector>,
-    /// Why the detector is missing (its patterns failed to build: a broken build).
-    problem: Option<String>,
-    scratch: Option<Scratch>,
+    /// The detector and its search state, or why it is missing (its patterns failed to
+    /// build: a broken build).
+    detector: Result<(Detector, Scratch), String>,
     findings: Vec<Finding>,
 }
 
 impl Curator {
     pub fn new() -> Curator {
-        match Detector::new() {
-            Ok(d) => Curator {
-                scratch: Some(d.scratch()),
-                detector: Some(d),
-                problem: None,
-                findings: Vec::new(),
-            },
-            Err(e) => {
+        let detector = Detector::new()
+            .map(|d| {
+                let scratch = d.scratch();
+                (d, scratch)
+            })
+            .map_err(|e| {
                 tracing::error!("curator: the fast path did not build: {e}; no PII detection");
-                Curator {
-                    detector: None,
-                    problem: Some(e.to_string()),
-                    scratch: None,
-                    findings: Vec::new(),
-                }
-            }
+                e.to_string()
+            });
+        Curator {
+            detector,
+            findings: Vec::new(),
         }
     }
 }
@@ -64,15 +59,15 @@ impl Gadget for Curator {
     }
 
     fn models(&self) -> Vec<(&'static str, String)> {
-        let how = match &self.problem {
-            None => "model".to_string(),
-            Some(why) => format!("rule: {why}"),
+        let how = match &self.detector {
+            Ok(_) => "model".to_string(),
+            Err(why) => format!("rule: {why}"),
         };
         vec![("fast_path", how)]
     }
 
     fn observe(&mut self, frame: &qb_signals::Frame, out: &mut Vec<Decision>) {
-        let (Some(detector), Some(scratch)) = (&self.detector, &mut self.scratch) else {
+        let Ok((detector, scratch)) = &mut self.detector else {
             return;
         };
         // stream -> (lines with findings, findings per entity)
