@@ -8,6 +8,7 @@
 //! a flush never repeats a sampled line or an earlier flush's line, and marking costs no
 //! recompression.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use qb_signals::LogRow;
@@ -64,6 +65,18 @@ struct Block {
 }
 
 impl Block {
+    /// The encoded lines: decompressed when sealed, borrowed when open. None when a
+    /// sealed block does not decompress.
+    fn bytes(&self) -> Option<Cow<'_, [u8]>> {
+        if self.sealed {
+            lz4_flex::block::decompress(&self.data, self.raw_len)
+                .ok()
+                .map(Cow::Owned)
+        } else {
+            Some(Cow::Borrowed(&self.data))
+        }
+    }
+
     fn charge(&self) -> usize {
         if self.lines == 0 {
             return 0;
@@ -247,23 +260,12 @@ impl Ring {
             if b.lines == 0 || b.max_ts < from || b.min_ts > to || b.all_forwarded() {
                 continue;
             }
-            let raw;
-            let bytes: &[u8] = if b.sealed {
-                match lz4_flex::block::decompress(&b.data, b.raw_len) {
-                    Ok(r) => {
-                        raw = r;
-                        &raw
-                    }
-                    Err(_) => {
-                        stats.decode_errors += 1;
-                        continue;
-                    }
-                }
-            } else {
-                &b.data
+            let Some(bytes) = b.bytes() else {
+                stats.decode_errors += 1;
+                continue;
             };
             let mut marks = Vec::new();
-            for (i, item) in Decoder::new(bytes).enumerate() {
+            for (i, item) in Decoder::new(&bytes).enumerate() {
                 let Ok(stored) = item else {
                     stats.decode_errors += 1;
                     break;
@@ -286,19 +288,9 @@ impl Ring {
             return out;
         };
         for b in s.sealed.iter().chain(std::iter::once(&s.open)) {
-            let raw;
-            let bytes: &[u8] = if b.sealed {
-                match lz4_flex::block::decompress(&b.data, b.raw_len) {
-                    Ok(r) => {
-                        raw = r;
-                        &raw
-                    }
-                    Err(_) => continue,
-                }
-            } else {
-                &b.data
-            };
-            out.extend(Decoder::new(bytes).map_while(Result::ok));
+            if let Some(bytes) = b.bytes() {
+                out.extend(Decoder::new(&bytes).map_while(Result::ok));
+            }
         }
         out
     }
