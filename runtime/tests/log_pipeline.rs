@@ -47,6 +47,23 @@ fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
     common::scrape(addr).and_then(|t| common::metric(&t, name))
 }
 
+/// Waits until metric `name` reaches `at_least`; returns its value then.
+fn wait_metric(d: &mut Daemon, addr: SocketAddr, name: &str, at_least: f64) -> f64 {
+    d.wait_for(&format!("{name} >= {at_least}"), |_| {
+        metric(addr, name).filter(|n| *n >= at_least)
+    })
+}
+
+/// The sink file's text and its records.
+fn read_sink(path: &Path) -> (String, Vec<serde_json::Value>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let records = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (text, records)
+}
+
 /// SIGTERM, then a clean exit, then a moment for the output threads to drain.
 fn stop(d: &mut Daemon) {
     d.signal(libc::SIGTERM);
@@ -106,20 +123,12 @@ fn live_every_line_is_redacted_before_it_reaches_the_sink() {
     writeln!(f, "{big}").unwrap();
     write!(f, "login from {} ok", SECRETS[5]).unwrap();
     f.flush().unwrap();
-    d.wait_for("6 lines read", |_| {
-        metric(addr, "qbranch_log_lines_total").filter(|n| *n >= 6.0)
-    });
+    wait_metric(&mut d, addr, "qbranch_log_lines_total", 6.0);
     writeln!(f).unwrap(); // completes the last line
-    d.wait_for("7 lines sent", |_| {
-        metric(addr, "qbranch_log_sent_total").filter(|n| *n >= 7.0)
-    });
+    wait_metric(&mut d, addr, "qbranch_log_sent_total", 7.0);
     stop(&mut d);
 
-    let forwarded = std::fs::read_to_string(&out).unwrap();
-    let records: Vec<serde_json::Value> = forwarded
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (forwarded, records) = read_sink(&out);
     assert_eq!(records.len(), 7, "{forwarded}");
     for secret in SECRETS {
         assert!(!forwarded.contains(secret), "{secret} reached the sink");
@@ -206,13 +215,14 @@ fn live_a_dead_sink_costs_counted_drops_not_a_stuck_daemon() {
     let sink = format!("http://127.0.0.1:{port}/ingest");
     let mut d = start(&config(dir.path(), &sink, "buffer_lines = 100\n"));
     let addr = d.metrics_addr();
-    let dropped = d.wait_for("drops counted", |_| {
-        metric(addr, "qbranch_log_dropped_total").filter(|n| *n >= f64::from(lines - 200))
-    });
+    let dropped = wait_metric(
+        &mut d,
+        addr,
+        "qbranch_log_dropped_total",
+        f64::from(lines - 200),
+    );
     let ticks = metric(addr, "qbranch_ticks_total").unwrap();
-    d.wait_for("ticks going on", |_| {
-        metric(addr, "qbranch_ticks_total").filter(|n| *n >= ticks + 3.0)
-    });
+    wait_metric(&mut d, addr, "qbranch_ticks_total", ticks + 3.0);
     assert!(metric(addr, "qbranch_log_buffered_records").unwrap() <= 100.0);
     assert!(metric(addr, "qbranch_log_send_errors_total").unwrap() >= 1.0);
     assert_eq!(metric(addr, "qbranch_log_sent_total"), Some(0.0));
@@ -244,24 +254,16 @@ fn live_the_archivist_forwards_the_root_cause_only_when_errors_spike() {
         }
     }
     f.flush().unwrap();
-    d.wait_for("51 lines read", |_| {
-        metric(addr, "qbranch_log_lines_total").filter(|n| *n >= 51.0)
-    });
+    wait_metric(&mut d, addr, "qbranch_log_lines_total", 51.0);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(metric(addr, "qbranch_log_sent_total"), Some(0.0));
     for i in 0..40 {
         writeln!(f, "ERROR request {i} failed: pool timeout").unwrap();
     }
     f.flush().unwrap();
-    d.wait_for("the flush sent", |_| {
-        metric(addr, "qbranch_log_sent_total").filter(|n| *n >= 91.0)
-    });
+    wait_metric(&mut d, addr, "qbranch_log_sent_total", 91.0);
     stop(&mut d);
-    let forwarded = std::fs::read_to_string(&out).unwrap();
-    let records: Vec<serde_json::Value> = forwarded
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (forwarded, records) = read_sink(&out);
     assert_eq!(records.len(), 91, "{forwarded}");
     assert!(records.iter().all(|r| r["why"] == "flush"), "{forwarded}");
     assert!(
