@@ -37,13 +37,67 @@ impl Default for ArchivistGadgetConfig {
     }
 }
 
+/// Other gadgets' decisions as triggers: a decision that reaches the confidence (its
+/// onset, or a report that grew confident) flushes once, not every tick it holds.
+/// Shared by this gadget and gadgetd's `[logs.archivist]`.
+#[derive(Debug)]
+pub struct DecisionTriggers {
+    confidence: f64,
+    /// Confident decisions of the previous tick.
+    held: BTreeSet<DecisionKey>,
+}
+
+impl DecisionTriggers {
+    pub fn new(confidence: f64) -> DecisionTriggers {
+        DecisionTriggers {
+            confidence,
+            held: BTreeSet::new(),
+        }
+    }
+
+    /// Hands this tick's newly confident decisions to `archivist`, for the services of
+    /// their cgroup.
+    pub fn feed(&mut self, ts_ns: i64, decisions: &[Decision], archivist: &mut Archivist) {
+        let mut held = BTreeSet::new();
+        for d in decisions
+            .iter()
+            .filter(|d| d.gadget != NAME && d.confidence >= self.confidence)
+        {
+            let key = d.key();
+            if !self.held.contains(&key) {
+                let subject = d
+                    .cgroup
+                    .as_deref()
+                    .or(d.process.as_ref().map(|p| p.cgroup.as_str()));
+                archivist.on_decision(ts_ns, d.gadget, d.kind, subject);
+            }
+            held.insert(key);
+        }
+        self.held = held;
+    }
+}
+
+impl ArchivistGadgetConfig {
+    /// The ring settings and the confidence, named as in `[archivist]` (or `[logs.archivist]`).
+    pub fn validate(&self) -> Result<(), String> {
+        self.buffer
+            .validate()
+            .map_err(|e| format!("archivist.buffer: {e}"))?;
+        if !(0.0..=1.0).contains(&self.decision_confidence) {
+            return Err(format!(
+                "archivist.decision_confidence {} is outside [0, 1]",
+                self.decision_confidence
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 pub struct ArchivistGadget {
     core: Option<Archivist>,
     problem: Option<String>,
-    decision_confidence: f64,
-    /// Confident decisions of the previous tick: only a new one triggers.
-    held: BTreeSet<DecisionKey>,
+    triggers: DecisionTriggers,
     /// Flush events already reported.
     reported: usize,
     drained: Vec<Forwarded>,
@@ -81,8 +135,7 @@ impl ArchivistGadget {
         ArchivistGadget {
             core,
             problem,
-            decision_confidence: config.decision_confidence,
-            held: BTreeSet::new(),
+            triggers: DecisionTriggers::new(config.decision_confidence),
             reported: 0,
             drained: Vec::new(),
         }
@@ -107,24 +160,8 @@ impl Gadget for ArchivistGadget {
             return;
         };
         core.observe(frame);
-        // The gadgets before this one decided this tick: a decision that reaches the
-        // confidence (its onset, or a report that grew confident) is a trigger.
-        let mut held = BTreeSet::new();
-        for d in out
-            .iter()
-            .filter(|d| d.gadget != NAME && d.confidence >= self.decision_confidence)
-        {
-            let key = d.key();
-            if !self.held.contains(&key) {
-                let subject = d
-                    .cgroup
-                    .as_deref()
-                    .or(d.process.as_ref().map(|p| p.cgroup.as_str()));
-                core.on_decision(frame.ts_ns, d.gadget, d.kind, subject);
-            }
-            held.insert(key);
-        }
-        self.held = held;
+        // The gadgets before this one decided this tick.
+        self.triggers.feed(frame.ts_ns, out, core);
         for event in &core.events()[self.reported..] {
             out.push(flush_decision(frame.ts_ns, event));
         }

@@ -84,11 +84,7 @@ impl Config {
             .rules()
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        config
-            .archivist
-            .buffer
-            .validate()
-            .map_err(|e| ConfigError::Invalid(format!("archivist.buffer: {e}")))?;
+        config.archivist.validate().map_err(ConfigError::Invalid)?;
         for (name, p) in [
             (
                 "oracle.report_probability",
@@ -97,10 +93,6 @@ impl Config {
             (
                 "pathologist.report_probability",
                 config.pathologist.report_probability,
-            ),
-            (
-                "archivist.decision_confidence",
-                config.archivist.decision_confidence,
             ),
         ] {
             if !(0.0..=1.0).contains(&p) {

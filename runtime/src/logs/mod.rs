@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use qb_archivist::{Archivist, FlushEvent, Forwarded, Why};
 use qb_curator::{LineScratch, RedactConfig, Redactor};
+use qb_gadgets::archivist::DecisionTriggers;
 use qb_gadgets::incident::rfc3339;
 use qb_gadgets::{ArchivistGadgetConfig, TickReport};
 use qb_models::registry::Registry;
@@ -93,15 +94,9 @@ impl LogsSection {
             return Err("files: at least one glob".into());
         }
         SinkSpec::parse(&self.sink).map_err(|e| format!("sink: {e}"))?;
-        self.archivist
-            .buffer
-            .validate()
-            .map_err(|e| format!("archivist.buffer: {e}"))?;
+        self.archivist.validate()?;
         if !(0.0..=1.0).contains(&self.slow_path_sample) {
             return Err("slow_path_sample must be in [0, 1]".into());
-        }
-        if !(0.0..=1.0).contains(&self.archivist.decision_confidence) {
-            return Err("archivist.decision_confidence must be in [0, 1]".into());
         }
         for (key, v) in [
             ("buffer_lines", self.buffer_lines),
@@ -153,7 +148,7 @@ pub struct LogPipeline {
     scratch: LineScratch,
     slow: Option<slow::SlowStage>,
     archivist: Option<Archivist>,
-    decision_confidence: f64,
+    triggers: DecisionTriggers,
     /// Flush events already reported.
     reported: usize,
     drained: Vec<Forwarded>,
@@ -209,7 +204,7 @@ impl LogPipeline {
             redactor,
             slow,
             archivist,
-            decision_confidence: section.archivist.decision_confidence,
+            triggers: DecisionTriggers::new(section.archivist.decision_confidence),
             reported: 0,
             drained: Vec::new(),
             forwarder,
@@ -267,17 +262,8 @@ impl LogPipeline {
             return Vec::new();
         };
         archivist.observe(frame);
-        for d in report
-            .onsets
-            .iter()
-            .filter(|d| d.confidence >= self.decision_confidence)
-        {
-            let subject = d
-                .cgroup
-                .as_deref()
-                .or(d.process.as_ref().map(|p| p.cgroup.as_str()));
-            archivist.on_decision(frame.ts_ns, d.gadget, d.kind, subject);
-        }
+        self.triggers
+            .feed(frame.ts_ns, &report.decisions, archivist);
         let flushes: Vec<String> = archivist.events()[self.reported..]
             .iter()
             .map(|e| {
