@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 pub use crate::archivist::ArchivistGadgetConfig;
 pub use crate::curator::CuratorConfig;
+pub use crate::equalizer::EqualizerConfig;
 use crate::policy::Policy;
 use crate::rules::{Rule, Rules, default_rules};
 use crate::safety::Mode;
@@ -23,6 +24,9 @@ pub struct Config {
     pub oracle: OracleConfig,
     #[serde(default)]
     pub pathologist: PathologistConfig,
+    /// Toxic connections (opt-in).
+    #[serde(default)]
+    pub equalizer: EqualizerConfig,
     /// PII in log lines, for replays (gadgetd's `[logs]` pipeline redacts live).
     #[serde(default)]
     pub curator: CuratorConfig,
@@ -49,6 +53,7 @@ impl Default for Config {
             policy: Policy::default(),
             oracle: OracleConfig::default(),
             pathologist: PathologistConfig::default(),
+            equalizer: EqualizerConfig::default(),
             curator: CuratorConfig::default(),
             archivist: ArchivistGadgetConfig::default(),
             rules: default_rules(),
@@ -85,6 +90,7 @@ impl Config {
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         config.archivist.validate().map_err(ConfigError::Invalid)?;
+        config.equalizer.validate().map_err(ConfigError::Invalid)?;
         for (name, p) in [
             (
                 "oracle.report_probability",

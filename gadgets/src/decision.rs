@@ -51,13 +51,19 @@ impl Decision {
     /// A decision about a cgroup is that cgroup's, whichever process it names as the
     /// victim this tick (two growers trading places must not restart the hold-down);
     /// a decision about a process alone is that process's; one about a log stream, the
-    /// stream's.
+    /// stream's; one about a connection, that connection's (a server process may hold
+    /// many).
     pub fn key(&self) -> DecisionKey {
         DecisionKey {
             gadget: self.gadget,
             kind: self.kind,
             cgroup: self.cgroup.clone(),
             stream: self.stream.clone(),
+            connection: self
+                .process
+                .as_ref()
+                .and_then(|p| p.connection.as_ref())
+                .map(|c| c.name()),
             process: match self.cgroup {
                 Some(_) => None,
                 None => self.process.as_ref().map(|p| (p.pid, p.start_time_ns)),
@@ -72,6 +78,7 @@ pub struct DecisionKey {
     pub kind: &'static str,
     pub cgroup: Option<String>,
     pub stream: Option<String>,
+    pub connection: Option<String>,
     pub process: Option<(u32, i64)>,
 }
 

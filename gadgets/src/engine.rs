@@ -203,6 +203,7 @@ fn fire<A: Actuator, P: PauseSwitch>(
         }
         RuleAction::Restart => ActionKind::Restart,
         RuleAction::Kill => ActionKind::Kill,
+        RuleAction::EndConnection => ActionKind::EndConnection,
     };
     let target = if kind.is_host_wide() {
         Target::host()
@@ -210,6 +211,10 @@ fn fire<A: Actuator, P: PauseSwitch>(
         // A decision without a process (a cgroup with no candidate left) has no target.
         d.process.clone()?
     };
+    // Only a decision about a connection names one.
+    if kind == ActionKind::EndConnection && target.connection.is_none() {
+        return None;
+    }
     let action = Action {
         kind,
         target,

@@ -26,6 +26,9 @@ pub trait Actuator: std::fmt::Debug + Send {
     /// time): a recycled pid is never hit.
     fn signal(&mut self, target: &Target, signal: i32) -> Result<String, String>;
     fn drop_caches(&mut self) -> Result<String, String>;
+    /// Ends `target.connection` by its method: the socket destroyed (if it is still the
+    /// inode the frame saw), or its backend terminated (if it is still that process).
+    fn end_connection(&mut self, target: &Target) -> Result<String, String>;
     /// Read-only; runs in every mode.
     fn snapshot(&mut self, target: &Target) -> StackSnapshot;
 }
@@ -187,7 +190,8 @@ impl<A: Actuator, P: PauseSwitch> Executor<A, P> {
             ActionKind::RuntimeHook { signal } => self.actuator.signal(target, signal),
             ActionKind::Restart => self.actuator.signal(target, libc::SIGTERM),
             ActionKind::Kill => self.actuator.signal(target, libc::SIGKILL),
-            ActionKind::ThrottleCgroup | ActionKind::EndConnection => {
+            ActionKind::EndConnection => self.actuator.end_connection(target),
+            ActionKind::ThrottleCgroup => {
                 Err(format!("{kind:?} is not implemented by this executor"))
             }
         };
@@ -214,6 +218,19 @@ impl Actuator for RecordingActuator {
     fn drop_caches(&mut self) -> Result<String, String> {
         self.calls.push("drop_caches".to_string());
         Ok("recorded drop_caches".to_string())
+    }
+
+    fn end_connection(&mut self, target: &Target) -> Result<String, String> {
+        let Some(c) = &target.connection else {
+            return Err(format!("pid {}: no connection to end", target.pid));
+        };
+        self.calls.push(format!(
+            "end_connection {:?} {} -> {}",
+            c.method,
+            c.name(),
+            target.pid
+        ));
+        Ok(format!("recorded end_connection {:?}", c.method))
     }
 
     fn snapshot(&mut self, target: &Target) -> StackSnapshot {

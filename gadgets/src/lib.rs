@@ -8,6 +8,7 @@ pub mod config;
 pub mod curator;
 pub mod decision;
 pub mod engine;
+pub mod equalizer;
 pub mod executor;
 pub mod incident;
 pub mod linux;
@@ -19,7 +20,8 @@ pub mod rules;
 pub mod safety;
 
 pub use config::{
-    ArchivistGadgetConfig, Config, ConfigError, CuratorConfig, OracleConfig, PathologistConfig,
+    ArchivistGadgetConfig, Config, ConfigError, CuratorConfig, EqualizerConfig, OracleConfig,
+    PathologistConfig,
 };
 pub use decision::{Decision, DecisionKey, Gadget};
 pub use engine::{Engine, TickReport};
@@ -33,12 +35,14 @@ pub use policy::{
     BUILTIN_CRITICAL, BUILTIN_DENY_CGROUPS, Cooldowns, DaemonIds, Policy, PolicyError,
 };
 pub use rules::{Rule, RuleAction, Rules};
-pub use safety::{ActionKind, CooldownClass, Guard, Mode, Refusal, Scope, Target, Verdict};
+pub use safety::{
+    ActionKind, ConnTarget, CooldownClass, EndMethod, Guard, Mode, Refusal, Scope, Target, Verdict,
+};
 
 use qb_models::registry::Registry;
 
 /// Every gadget a rule may name.
-pub const GADGETS: &[&str] = &["oracle", "pathologist", "curator", "archivist"];
+pub const GADGETS: &[&str] = &["oracle", "pathologist", "equalizer", "curator", "archivist"];
 
 /// The enabled gadgets of `config`, their models from `registry` (a model that fails
 /// its checks is replaced by the gadget's rule baseline, with a warning).
@@ -55,6 +59,12 @@ pub fn gadgets(config: &Config, registry: &Registry) -> Vec<Box<dyn Gadget>> {
         out.push(Box::new(Pathologist::new(
             registry,
             config.pathologist.clone(),
+        )));
+    }
+    if config.equalizer.enabled {
+        out.push(Box::new(equalizer::Equalizer::new(
+            registry,
+            config.equalizer.clone(),
         )));
     }
     if config.curator.enabled {

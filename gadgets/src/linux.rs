@@ -1,5 +1,7 @@
 //! The Linux actuator: signals through a pidfd checked against the frame's start
-//! time (a recycled pid is never signalled), cache drops, stack snapshots.
+//! time (a recycled pid is never signalled), cache drops, stack snapshots, and ended
+//! connections (a backend terminated the same way, or `SOCK_DESTROY` on the socket the
+//! frame saw, checked by inode).
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -7,8 +9,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use qb_recorder::connections::{SocketId, destroy_socket};
+
 use crate::executor::{Actuator, StackSnapshot};
-use crate::safety::Target;
+use crate::safety::{EndMethod, Target};
 
 #[derive(Debug, Clone)]
 pub struct LinuxActuator {
@@ -150,6 +154,32 @@ impl Actuator for LinuxActuator {
         std::fs::write(&path, "1")
             .map(|()| "page cache dropped".to_string())
             .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn end_connection(&mut self, target: &Target) -> Result<String, String> {
+        let Some(c) = &target.connection else {
+            return Err(format!("pid {}: no connection to end", target.pid));
+        };
+        match c.method {
+            // What `pg_terminate_backend` sends: the backend ends its session cleanly.
+            EndMethod::TerminateBackend => self
+                .signal(target, libc::SIGTERM)
+                .map(|done| format!("{}: backend terminated ({done})", c.name())),
+            EndMethod::SockDestroy => {
+                let addr = |a: &str, port: u16| {
+                    a.parse::<std::net::IpAddr>()
+                        .map(|ip| std::net::SocketAddr::new(ip, port))
+                        .map_err(|e| format!("{}: address {a:?}: {e}", c.name()))
+                };
+                let id = SocketId {
+                    local: addr(&c.local_addr, c.local_port)?,
+                    remote: addr(&c.remote_addr, c.remote_port)?,
+                };
+                destroy_socket(&id, c.inode)
+                    .map(|()| format!("{}: socket {} destroyed", c.name(), c.inode))
+                    .map_err(|e| format!("{}: SOCK_DESTROY: {e}", c.name()))
+            }
+        }
     }
 
     fn snapshot(&mut self, target: &Target) -> StackSnapshot {

@@ -30,6 +30,8 @@ pub enum RuleAction {
     /// SIGTERM, then SIGKILL after `grace` if it is still there.
     Restart,
     Kill,
+    /// End the decision's connection (socket destroyed, or its backend terminated).
+    EndConnection,
 }
 
 impl RuleAction {
@@ -41,6 +43,7 @@ impl RuleAction {
             RuleAction::RuntimeHook => "runtime_hook",
             RuleAction::Restart => "restart",
             RuleAction::Kill => "kill",
+            RuleAction::EndConnection => "end_connection",
         }
     }
 
@@ -217,7 +220,9 @@ fn rule(
 
 /// The spec's decision tables. Every Oracle stage needs P >= 0.85 held for 5 s (a few
 /// ticks: one noisy reading never acts); the Pathologist's 60 s hold-down is its
-/// "stuck for more than 60 s".
+/// "stuck for more than 60 s". The Equalizer's decisions already require harm (see
+/// `qb_gadgets::equalizer`); at the forest's operating point (0.6; a stall's confidence
+/// is at least 0.75 by construction), 10 s more of the same decision ends it.
 pub fn default_rules() -> Vec<Rule> {
     use RuleAction::*;
     let oracle = |name, eta, action| rule(name, "oracle", "oom_forecast", 0.85, eta, 5, action);
@@ -238,6 +243,15 @@ pub fn default_rules() -> Vec<Rule> {
         oracle("oracle-restart", (Some(60), Some(120)), Restart),
         oracle("oracle-kill", (None, Some(60)), Kill),
         stuck,
+        rule(
+            "equalizer-end-connection",
+            "equalizer",
+            "toxic_connection",
+            0.6,
+            (None, None),
+            10,
+            EndConnection,
+        ),
     ]
 }
 

@@ -98,15 +98,57 @@ impl ActionKind {
 pub enum Scope {
     Host,
     Cgroup(String),
+    /// A listening address (`addr:port`): the spec's "one termination per minute per
+    /// service", whichever backend or cgroup serves each connection.
+    Service(String),
 }
 
 impl Scope {
     pub fn of(action: ActionKind, target: &Target) -> Scope {
-        if action.is_host_wide() {
-            Scope::Host
-        } else {
-            Scope::Cgroup(target.cgroup.clone())
+        match (&target.connection, action) {
+            _ if action.is_host_wide() => Scope::Host,
+            (Some(c), ActionKind::EndConnection) => Scope::Service(c.service()),
+            _ => Scope::Cgroup(target.cgroup.clone()),
         }
+    }
+}
+
+/// How a connection is ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndMethod {
+    /// `SOCK_DESTROY` through sock_diag: the kernel resets the socket; the process
+    /// sees an error on its next call and carries on serving the others.
+    SockDestroy,
+    /// SIGTERM to the connection's own server process (one process per connection,
+    /// as PostgreSQL's backends: `pg_terminate_backend` sends exactly this).
+    TerminateBackend,
+}
+
+/// The TCP connection an `EndConnection` lands on: the server's side of it, with the
+/// socket inode the frame saw, so a reused 4-tuple is never hit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnTarget {
+    pub local_addr: String,
+    pub local_port: u16,
+    pub remote_addr: String,
+    pub remote_port: u16,
+    pub inode: u64,
+    pub method: EndMethod,
+}
+
+impl ConnTarget {
+    /// `addr:port` of the listening side: the cooldown's scope.
+    pub fn service(&self) -> String {
+        format!("{}:{}", self.local_addr, self.local_port)
+    }
+
+    /// `conn:<local>:<port>-<remote>:<port>`, as features and labels name connections.
+    pub fn name(&self) -> String {
+        format!(
+            "conn:{}:{}-{}:{}",
+            self.local_addr, self.local_port, self.remote_addr, self.remote_port
+        )
     }
 }
 
@@ -122,6 +164,9 @@ pub struct Target {
     pub oom_score_adj: Option<i32>,
     pub kernel_thread: bool,
     pub start_time_ns: i64,
+    /// For `EndConnection`: which of the process's connections, and how.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<ConnTarget>,
 }
 
 impl Target {
@@ -139,6 +184,7 @@ impl Target {
             oom_score_adj: Some(row.oom_score_adj),
             kernel_thread: row.kernel_thread || row.cmdline_hash == 0,
             start_time_ns: row.start_time_ns,
+            connection: None,
         }
     }
 
@@ -152,6 +198,7 @@ impl Target {
             oom_score_adj: None,
             kernel_thread: false,
             start_time_ns: 0,
+            connection: None,
         }
     }
 }

@@ -33,6 +33,7 @@ fn app(pid: u32) -> Target {
         oom_score_adj: Some(0),
         kernel_thread: false,
         start_time_ns: T0 - 3600 * 1_000_000_000,
+        connection: None,
     }
 }
 

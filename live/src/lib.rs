@@ -12,6 +12,7 @@ pub mod cgroup;
 mod leak;
 mod net;
 pub mod pii;
+pub mod postgres;
 mod scratch;
 mod session;
 mod spawn;
@@ -24,10 +25,11 @@ use std::path::Path;
 use qb_signals::{Frame, LabelRow, Table};
 
 pub use leak::{Leak, LeakOptions, LeakTool};
+pub use postgres::ToxicMode;
 pub use session::{LiveOptions, LiveSummary, run};
 pub use spawn::{Worker, WorkerLauncher, set_worker_launcher};
 pub use stuck::{Stuck, StuckFault};
-pub use toxic::{ToxicMode, ToxicOptions};
+pub use toxic::ToxicOptions;
 
 /// What `qbranch simulate live` can run.
 #[derive(Debug, Clone)]

@@ -111,10 +111,13 @@ fn on_target(
         .cgroup
         .as_deref()
         .or(d.process.as_ref().map(|p| p.cgroup.as_str()));
-    // A log label's target is its file, which looks like a cgroup path.
+    // A log label's target is its file, which looks like a cgroup path; a toxic one's,
+    // its connection.
     let labelled = |l: &Episodic| match &l.target {
         LabelTarget::Cgroup(c) | LabelTarget::Other(c) => {
-            cgroup == Some(c.as_str()) || d.stream.as_deref() == Some(c.as_str())
+            cgroup == Some(c.as_str())
+                || d.stream.as_deref() == Some(c.as_str())
+                || d.key().connection.as_deref() == Some(c.as_str())
         }
         LabelTarget::Pid(pid) => d.process.as_ref().is_some_and(|p| p.pid == *pid),
     };

@@ -19,6 +19,7 @@ pub const DECISION_KINDS: &[&str] = &[
     "oom_averted",
     "false_positive",
     "stuck",
+    "toxic_connection",
     "pii_detected",
     "log_flush",
 ];
@@ -30,6 +31,7 @@ pub const ACTIONS: &[&str] = &[
     "runtime_hook",
     "restart",
     "kill",
+    "end_connection",
     "sigkill_after_grace",
 ];
 /// Incident outcomes, as `qb_gadgets::Outcome` names them.

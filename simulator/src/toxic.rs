@@ -54,6 +54,9 @@ struct Session {
     qps: f64,
     /// Milliseconds since the session last received data (tcp_info's last_data_recv).
     idle_ms: f64,
+    /// Milliseconds since it last sent data (tcpi_last_data_sent): below `idle_ms` when
+    /// its last request was answered, above while one waits.
+    sent_ms: f64,
 }
 
 #[derive(Debug)]
@@ -95,6 +98,7 @@ impl ToxicGenerator {
                 rtt_us: r.range(50.0, 400.0),
                 qps: r.range(5.0, 60.0),
                 idle_ms: 0.0,
+                sent_ms: 0.0,
             })
             .collect();
         Ok(ToxicGenerator {
@@ -133,8 +137,15 @@ impl ToxicGenerator {
                     200.0
                 },
                 qps: 0.0,
-                idle_ms: 0.0,
+                // Its statement arrived early in the onset tick.
+                idle_ms: self.rng.range(500.0, 1000.0),
+                sent_ms: 0.0,
             });
+            if let Some(sp) = &mut self.special {
+                // A lock holder's was answered once the lock was granted, a few ms
+                // later (it then idles in its transaction).
+                sp.sent_ms = sp.idle_ms - self.rng.range(1.0, 10.0);
+            }
         }
         // How much of their normal throughput the other sessions get.
         let (share, cost) = match (self.kind, self.special.is_some()) {
@@ -145,16 +156,24 @@ impl ToxicGenerator {
             ),
             _ => (1.0, 1.0),
         };
+        let holder_ms = self.special.as_ref().map_or(0.0, |sp| sp.idle_ms);
         for i in 0..self.sessions.len() {
             let noise = (1.0 + 0.1 * self.rng.normal()).max(0.0);
             let s = &mut self.sessions[i];
             let queries = s.qps * share * noise * dt;
-            // A query arrives at some point in the tick; none leaves the clock running.
-            s.idle_ms = if queries >= 1.0 {
-                self.rng.unit() * 1000.0 / queries.max(1.0)
+            if queries >= 1.0 {
+                // A query arrives at some point in the tick and is answered at once;
+                // none leaves the clock running.
+                s.idle_ms = self.rng.unit() * 1000.0 / queries.max(1.0);
+                s.sent_ms = (s.idle_ms - self.rng.range(0.5, 5.0)).max(0.0);
+            } else if t == self.onset && self.kind == ToxicKind::LockHolder {
+                // Its next request came after the holder's, and waits behind the lock.
+                s.idle_ms = self.rng.unit() * holder_ms;
+                s.sent_ms = s.idle_ms + self.rng.range(1.0, 30.0);
             } else {
-                s.idle_ms + dt * 1000.0
-            };
+                s.idle_ms += dt * 1000.0;
+                s.sent_ms += dt * 1000.0;
+            }
             // Plus a backend's own upkeep (stats, keepalives): not quite zero when blocked.
             s.cpu_ticks += queries * 0.002 * cost * HZ + self.rng.unit() * 0.0005 * HZ * dt;
             s.bytes_received += queries * 300.0;
@@ -162,18 +181,26 @@ impl ToxicGenerator {
         }
         if let Some(sp) = &mut self.special {
             // One long statement (or a download's acks only): no data comes in.
-            sp.idle_ms += dt * 1000.0;
+            if t > self.onset {
+                sp.idle_ms += dt * 1000.0;
+            }
             match self.kind {
                 // Holds the lock inside an idle transaction: no CPU, no bytes.
+                ToxicKind::LockHolder if t > self.onset => sp.sent_ms += dt * 1000.0,
                 ToxicKind::LockHolder => {}
-                ToxicKind::CpuHog => sp.cpu_ticks += self.hog_cores * HZ * dt,
+                ToxicKind::CpuHog => {
+                    sp.cpu_ticks += self.hog_cores * HZ * dt;
+                    sp.sent_ms = sp.idle_ms + 2.0;
+                }
                 ToxicKind::LargeDownload => {
                     sp.cpu_ticks += 0.15 * HZ * dt;
                     sp.bytes_acked += 80e6 * dt;
+                    sp.sent_ms = 0.0;
                 }
                 ToxicKind::SlowClient => {
                     sp.cpu_ticks += 0.01 * HZ * dt;
                     sp.bytes_acked += 20e3 * dt;
+                    sp.sent_ms = self.rng.range(0.0, 200.0);
                     if self.rng.unit() < 0.3 {
                         sp.retrans += 1;
                     }
@@ -214,6 +241,7 @@ impl ToxicGenerator {
                 bytes_received: Some(s.bytes_received as u64),
                 age_ms: Some(((t - s.opened_tick) as f64 * dt * 1000.0) as u64),
                 last_data_recv_ms: Some(s.idle_ms as u32),
+                last_data_sent_ms: Some(s.sent_ms as u32),
             });
             frame.processes.push(ProcessRow {
                 ts_ns: ts,

@@ -21,6 +21,7 @@ pub fn target(pid: u32, ppid: u32, comm: &str, cgroup: &str) -> Target {
         oom_score_adj: Some(0),
         kernel_thread: false,
         start_time_ns: T0,
+        connection: None,
     }
 }
 

@@ -15,6 +15,7 @@
 //! Sockets held by no visible process (time-wait, not yet accepted, other pid
 //! namespaces) keep a null pid.
 
+mod destroy;
 mod netlink;
 mod procnet;
 
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use qb_signals::ConnectionRow;
 
 use crate::fsread::{is_procfs, read_into, vanished};
+pub use destroy::{SocketId, destroy_socket};
 use netlink::DiagSocket;
 pub use procnet::parse_proc_net_tcp;
 

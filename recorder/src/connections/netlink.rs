@@ -14,18 +14,19 @@ use qb_signals::ConnectionRow;
 use super::state_name;
 
 // linux/sock_diag.h and linux/inet_diag.h; not in the libc crate.
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
+pub(super) const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const INET_DIAG_INFO: u16 = 2;
 
-const NLMSG_HDRLEN: usize = 16;
+pub(super) const NLMSG_HDRLEN: usize = 16;
 /// sizeof(struct inet_diag_req_v2)
-const REQ_LEN: usize = 56;
+pub(super) const REQ_LEN: usize = 56;
 /// sizeof(struct inet_diag_msg)
-const MSG_LEN: usize = 72;
+pub(super) const MSG_LEN: usize = 72;
 
 /// Offsets in `struct tcp_info` (linux/tcp.h; the struct only grows at its end).
 pub(super) mod tcpi {
     pub const RETRANSMITS: usize = 2; // __u8
+    pub const LAST_DATA_SENT: usize = 44;
     pub const LAST_DATA_RECV: usize = 52;
     pub const RTT: usize = 68;
     pub const RTTVAR: usize = 72;
@@ -97,7 +98,17 @@ impl DiagSocket {
         out: &mut Vec<ConnectionRow>,
     ) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
-        let req = request(family, self.seq);
+        self.send(&request(family, self.seq))?;
+        loop {
+            let n = self.recv()?;
+            if parse_datagram(&self.buf[..n], self.seq, ts_ns, out)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends one request to the kernel; the caller has put `self.seq` in it.
+    pub(super) fn send(&mut self, req: &[u8]) -> io::Result<()> {
         // SAFETY: sockaddr_nl is plain data; all-zero is valid (pid 0 is the kernel).
         let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
@@ -115,6 +126,11 @@ impl DiagSocket {
         if sent < 0 {
             return Err(io::Error::last_os_error());
         }
+        Ok(())
+    }
+
+    /// Receives one datagram into `self.buf`; returns its length.
+    pub(super) fn recv(&mut self) -> io::Result<usize> {
         loop {
             // MSG_TRUNC makes recv return the datagram's real length, so a cut one is seen.
             // SAFETY: buf is writable for its full length, which is passed.
@@ -137,10 +153,17 @@ impl DiagSocket {
             if n > self.buf.len() {
                 return Err(invalid(format!("datagram of {n} bytes truncated")));
             }
-            if parse_datagram(&self.buf[..n], self.seq, ts_ns, out)? {
-                return Ok(());
-            }
+            return Ok(n);
         }
+    }
+
+    pub(super) fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    pub(super) fn received(&self, n: usize) -> &[u8] {
+        &self.buf[..n]
     }
 }
 
@@ -243,6 +266,7 @@ fn parse_msg(body: &[u8], ts_ns: i64) -> io::Result<ConnectionRow> {
 pub(super) fn apply_tcp_info(info: &[u8], row: &mut ConnectionRow) {
     row.retransmits = info.get(tcpi::RETRANSMITS).map(|&b| u32::from(b));
     row.last_data_recv_ms = u32_at(info, tcpi::LAST_DATA_RECV);
+    row.last_data_sent_ms = u32_at(info, tcpi::LAST_DATA_SENT);
     row.rtt_us = u32_at(info, tcpi::RTT);
     row.rttvar_us = u32_at(info, tcpi::RTTVAR);
     row.total_retrans = u32_at(info, tcpi::TOTAL_RETRANS);
@@ -250,11 +274,11 @@ pub(super) fn apply_tcp_info(info: &[u8], row: &mut ConnectionRow) {
     row.bytes_received = u64_at(info, tcpi::BYTES_RECEIVED);
 }
 
-fn align4(n: usize) -> usize {
+pub(super) fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-fn ne4(b: &[u8]) -> [u8; 4] {
+pub(super) fn ne4(b: &[u8]) -> [u8; 4] {
     let mut a = [0; 4];
     a.copy_from_slice(&b[..4]);
     a
@@ -266,11 +290,11 @@ fn ne16(b: &[u8]) -> [u8; 16] {
     a
 }
 
-fn u16_at(b: &[u8], off: usize) -> Option<u16> {
+pub(super) fn u16_at(b: &[u8], off: usize) -> Option<u16> {
     Some(u16::from_ne_bytes(b.get(off..off + 2)?.try_into().ok()?))
 }
 
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+pub(super) fn u32_at(b: &[u8], off: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(off..off + 4)?.try_into().ok()?))
 }
 
@@ -278,7 +302,7 @@ fn u64_at(b: &[u8], off: usize) -> Option<u64> {
     Some(u64::from_ne_bytes(b.get(off..off + 8)?.try_into().ok()?))
 }
 
-fn invalid(what: String) -> io::Error {
+pub(super) fn invalid(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("sock_diag: {what}"))
 }
 
@@ -293,6 +317,10 @@ mod tests {
         assert_eq!(
             tcpi::RETRANSMITS,
             offset_of!(libc::tcp_info, tcpi_retransmits)
+        );
+        assert_eq!(
+            tcpi::LAST_DATA_SENT,
+            offset_of!(libc::tcp_info, tcpi_last_data_sent)
         );
         assert_eq!(
             tcpi::LAST_DATA_RECV,
