@@ -68,6 +68,8 @@ fn count_rows(ds: &Dataset, table: Table) -> Result<usize> {
         Table::Syscalls => n::<SyscallRow>(ds)?,
         Table::Connections => n::<ConnectionRow>(ds)?,
         Table::Logs => n::<LogRow>(ds)?,
+        Table::Traces => n::<TraceRow>(ds)?,
+        Table::Requests => n::<RequestRow>(ds)?,
         Table::Labels => n::<LabelRow>(ds)?,
     })
 }

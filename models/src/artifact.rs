@@ -172,7 +172,11 @@ impl Artifact {
         if self.kind != kind {
             return Err(mismatch("kind", self.kind.to_string(), kind.to_string()));
         }
-        if self.schema_hash != schema_hash {
+        // An artifact trained under an ancestor schema reads the same tables and
+        // columns (a version only adds tables), so it stays valid: no retraining.
+        if self.schema_hash != schema_hash
+            && !(schema_hash == current_schema_hash() && is_ancestor_schema(self.schema_hash))
+        {
             return Err(mismatch(
                 "schema hash",
                 format!("{:016x}", self.schema_hash),
@@ -193,6 +197,13 @@ impl Artifact {
 /// The hash of the signal schema this build reads, as artifacts store it.
 pub fn current_schema_hash() -> u64 {
     u64::from_str_radix(&qb_signals::schema_hash(), 16).unwrap_or(0)
+}
+
+/// An older schema this build still reads (`qb_signals::compatible_versions`): models
+/// trained on it are valid here.
+pub fn is_ancestor_schema(hash: u64) -> bool {
+    qb_signals::compatible_versions()
+        .any(|(_, h)| u64::from_str_radix(&h, 16).is_ok_and(|h| h == hash))
 }
 
 pub fn checksum(bytes: &[u8]) -> u64 {
@@ -231,6 +242,29 @@ mod tests {
             b.expect("t", ModelKind::IsolationForest, 1, 0x1234)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn artifacts_trained_under_schema_v1_stay_valid_and_unknown_schemas_do_not() {
+        let v1 = u64::from_str_radix(&qb_signals::schema_hash_of(1), 16).unwrap();
+        assert_ne!(v1, current_schema_hash());
+        let old = Artifact {
+            schema_hash: v1,
+            ..sample()
+        };
+        old.expect("t", ModelKind::IsolationForest, current_schema_hash(), 0x1234)
+            .unwrap();
+        // Compatibility is this build's: a caller asking for another schema gets exactness.
+        assert!(old.expect("t", ModelKind::IsolationForest, 0xabcd, 0x1234).is_err());
+        let unknown = Artifact {
+            schema_hash: 0xdead_beef,
+            ..sample()
+        };
+        let e = unknown
+            .expect("t", ModelKind::IsolationForest, current_schema_hash(), 0x1234)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("schema hash") && e.contains("00000000deadbeef"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub struct Frame {
     pub connections: Vec<ConnectionRow>,
     /// Log lines read since the previous frame (their own `ts_ns` may be earlier).
     pub logs: Vec<LogRow>,
+    /// Trace statistics of the 10 s buckets that closed since the previous frame.
+    pub traces: Vec<TraceRow>,
+    /// The latest request per client endpoint that completed since the previous frame.
+    pub requests: Vec<RequestRow>,
 }
 
 impl Frame {
@@ -34,6 +38,8 @@ impl Frame {
             + self.syscalls.len()
             + self.connections.len()
             + self.logs.len()
+            + self.traces.len()
+            + self.requests.len()
     }
 }
 

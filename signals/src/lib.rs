@@ -1,4 +1,4 @@
-//! qb-signals: the signal schema (v1), `Frame`, and the Parquet dataset format.
+//! qb-signals: the signal schema (v2), `Frame`, and the Parquet dataset format.
 //!
 //! Every table is declared once in [`tables`]: the Rust row struct, the Arrow schema,
 //! and the documentation of each column (unit and source) that becomes the committed
@@ -23,7 +23,10 @@ pub use frame::{Frame, SignalSource};
 pub use manifest::{Generator, MANIFEST_FILE, Manifest, Origin, State, TableEntry, TableStatus};
 pub use reader::{Dataset, ReplaySource, read_segment};
 pub use row::{COMMON_COLUMNS, ColumnSpec, PARTITION_COLUMNS, Row};
-pub use schema::{Fnv64, SCHEMA_VERSION, Table, canonical_text, schema_hash};
+pub use schema::{
+    Fnv64, SCHEMA_VERSION, Table, canonical_text, compatible_versions, readable_version,
+    schema_hash, schema_hash_of,
+};
 pub use tables::*;
 pub use time::{civil_from_days, utc_date};
 pub use writer::{DEFAULT_SEGMENT, DatasetWriter, WriterOptions, meta};

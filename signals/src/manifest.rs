@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
-use crate::schema::{SCHEMA_VERSION, Table, schema_hash};
+use crate::schema::{SCHEMA_VERSION, Table, readable_version, schema_hash};
 
 pub const MANIFEST_FILE: &str = "manifest.toml";
 const FORMAT: &str = "qbranch-dataset";
@@ -108,7 +108,9 @@ impl Manifest {
             .is_some_and(|t| t.status == TableStatus::Recorded)
     }
 
-    /// Reads and validates `dir/manifest.toml`: format and schema must match this build.
+    /// Reads and validates `dir/manifest.toml`: the format must match, and the schema must
+    /// be this build's or a compatible ancestor. An ancestor's manifest keeps its version
+    /// and hash, and lists the tables it predates as unavailable, with the reason.
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST_FILE);
         if !dir.is_dir() {
@@ -131,14 +133,37 @@ impl Manifest {
                 message: format!("format is '{}', expected '{FORMAT}'", manifest.format),
             });
         }
-        if manifest.schema_version != SCHEMA_VERSION || manifest.schema_hash != schema_hash() {
-            return Err(Error::SchemaMismatch {
-                path,
-                found: format!(
-                    "schema v{} ({})",
-                    manifest.schema_version, manifest.schema_hash
-                ),
-            });
+        let mut manifest = manifest;
+        match readable_version(&manifest.schema_hash) {
+            Some(v) if v == manifest.schema_version => {}
+            _ => {
+                return Err(Error::SchemaMismatch {
+                    path,
+                    found: format!(
+                        "schema v{} ({})",
+                        manifest.schema_version, manifest.schema_hash
+                    ),
+                });
+            }
+        }
+        for table in Table::ALL {
+            if table.since_version() > manifest.schema_version {
+                manifest.tables.insert(
+                    table.name().into(),
+                    TableEntry {
+                        status: TableStatus::Unavailable,
+                        method: None,
+                        reason: Some(format!(
+                            "written with schema v{}; the table came in v{}",
+                            manifest.schema_version,
+                            table.since_version()
+                        )),
+                        rows: 0,
+                        bytes: 0,
+                        segments: 0,
+                    },
+                );
+            }
         }
         Ok(manifest)
     }

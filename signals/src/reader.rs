@@ -11,7 +11,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::frame::{Frame, SignalSource};
 use crate::manifest::Manifest;
 use crate::row::Row;
-use crate::schema::{Table, schema_hash};
+use crate::schema::{Table, readable_version};
 use crate::tables::*;
 use crate::writer::{PARTIAL_SUFFIX, meta};
 
@@ -23,6 +23,8 @@ pub(crate) fn schema_for(table: Table) -> SchemaRef {
         Table::Syscalls => SyscallRow::arrow_schema(),
         Table::Connections => ConnectionRow::arrow_schema(),
         Table::Logs => LogRow::arrow_schema(),
+        Table::Traces => TraceRow::arrow_schema(),
+        Table::Requests => RequestRow::arrow_schema(),
         Table::Labels => LabelRow::arrow_schema(),
     }
 }
@@ -63,7 +65,8 @@ pub(crate) fn sequence_of(path: &Path) -> Option<u64> {
     name.split('.').next()?.parse().ok()
 }
 
-/// Reads one segment, refusing it unless its footer names this table and schema.
+/// Reads one segment, refusing it unless its footer names this table and this schema or
+/// a compatible ancestor (whose tables are unchanged, so the columns read the same).
 pub fn read_segment<R: Row>(path: &Path) -> Result<Vec<R>> {
     let bad = |message: String| Error::BadSegment {
         path: path.into(),
@@ -82,7 +85,7 @@ pub fn read_segment<R: Row>(path: &Path) -> Result<Vec<R>> {
             meta::SCHEMA_HASH
         )));
     };
-    if hash != schema_hash() {
+    if readable_version(&hash).is_none_or(|v| v < R::TABLE.since_version()) {
         let version = get(meta::SCHEMA_VERSION).unwrap_or_else(|| "?".into());
         return Err(Error::SchemaMismatch {
             path: path.into(),
@@ -199,7 +202,8 @@ impl<R: Row> Cursor<R> {
 }
 
 /// Replays a dataset as frames: one per distinct timestamp of the sampled tables,
-/// carrying the log lines written up to that instant. Labels are not replayed.
+/// carrying the log lines, trace statistics and requests written up to that instant.
+/// Labels are not replayed.
 #[derive(Debug)]
 pub struct ReplaySource {
     host: String,
@@ -209,6 +213,8 @@ pub struct ReplaySource {
     syscalls: Cursor<SyscallRow>,
     connections: Cursor<ConnectionRow>,
     logs: Cursor<LogRow>,
+    traces: Cursor<TraceRow>,
+    requests: Cursor<RequestRow>,
 }
 
 impl ReplaySource {
@@ -221,6 +227,8 @@ impl ReplaySource {
             syscalls: Cursor::new(dataset)?,
             connections: Cursor::new(dataset)?,
             logs: Cursor::new(dataset)?,
+            traces: Cursor::new(dataset)?,
+            requests: Cursor::new(dataset)?,
         })
     }
 }
@@ -234,7 +242,17 @@ impl SignalSource for ReplaySource {
             self.syscalls.peek_ts()?,
             self.connections.peek_ts()?,
         ];
-        let Some(ts) = sampled.into_iter().flatten().min().or(self.logs.peek_ts()?) else {
+        let events = [
+            self.logs.peek_ts()?,
+            self.traces.peek_ts()?,
+            self.requests.peek_ts()?,
+        ];
+        let Some(ts) = sampled
+            .into_iter()
+            .flatten()
+            .min()
+            .or(events.into_iter().flatten().min())
+        else {
             return Ok(None);
         };
         let mut frame = Frame::new(ts, self.host.clone());
@@ -246,6 +264,8 @@ impl SignalSource for ReplaySource {
         self.syscalls.take_until(ts, &mut frame.syscalls)?;
         self.connections.take_until(ts, &mut frame.connections)?;
         self.logs.take_until(ts, &mut frame.logs)?;
+        self.traces.take_until(ts, &mut frame.traces)?;
+        self.requests.take_until(ts, &mut frame.requests)?;
         Ok(Some(frame))
     }
 }

@@ -7,7 +7,7 @@ use crate::row::{COMMON_COLUMNS, ColumnSpec, PARTITION_COLUMNS, Row};
 use crate::tables::*;
 
 /// Version of the schema written into every segment and manifest.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Table {
@@ -17,19 +17,32 @@ pub enum Table {
     Syscalls,
     Connections,
     Logs,
+    Traces,
+    Requests,
     Labels,
 }
 
 impl Table {
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 9] = [
         Table::System,
         Table::Process,
         Table::Cgroup,
         Table::Syscalls,
         Table::Connections,
         Table::Logs,
+        Table::Traces,
+        Table::Requests,
         Table::Labels,
     ];
+
+    /// The schema version that introduced the table. A dataset written with an older
+    /// version reads fine; such tables are reported unavailable in it.
+    pub fn since_version(self) -> u32 {
+        match self {
+            Table::Traces | Table::Requests => 2,
+            _ => 1,
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -39,6 +52,8 @@ impl Table {
             Table::Syscalls => "syscalls",
             Table::Connections => "connections",
             Table::Logs => "logs",
+            Table::Traces => "traces",
+            Table::Requests => "requests",
             Table::Labels => "labels",
         }
     }
@@ -52,13 +67,18 @@ impl Table {
             Table::Syscalls => SyscallRow::COLUMNS,
             Table::Connections => ConnectionRow::COLUMNS,
             Table::Logs => LogRow::COLUMNS,
+            Table::Traces => TraceRow::COLUMNS,
+            Table::Requests => RequestRow::COLUMNS,
             Table::Labels => LabelRow::COLUMNS,
         }
     }
 
     /// Sampled tables hold one snapshot per tick; the others hold events.
     pub fn is_sampled(self) -> bool {
-        !matches!(self, Table::Logs | Table::Labels)
+        !matches!(
+            self,
+            Table::Logs | Table::Traces | Table::Requests | Table::Labels
+        )
     }
 
     fn summary(self) -> &'static str {
@@ -69,6 +89,12 @@ impl Table {
             Table::Syscalls => "syscall counts per process per tick interval",
             Table::Connections => "TCP sockets per tick, listening ones included",
             Table::Logs => "one row per log line",
+            Table::Traces => {
+                "span statistics per (service, resource, status) per closed 10 s bucket (since v2)"
+            }
+            Table::Requests => {
+                "latest completed request per client endpoint per tick, from spans (since v2)"
+            }
             Table::Labels => "simulator ground truth; never shown to gadgets",
         }
     }
@@ -94,7 +120,7 @@ impl FromStr for Table {
 }
 
 /// Human-readable schema: every table and column with type, unit, source and meaning.
-/// Committed as `signals/schema/v1.txt`; a test keeps the two identical.
+/// Committed as `signals/schema/v{SCHEMA_VERSION}.txt`; a test keeps the two identical.
 pub fn canonical_text() -> String {
     let mut out = format!(
         "# qbranch signal schema, version {SCHEMA_VERSION}, hash {}\n\
@@ -130,18 +156,45 @@ pub fn canonical_text() -> String {
 /// FNV-1a 64 over the structural part of the schema, as 16 hex digits.
 /// Documentation edits leave it unchanged; renaming, retyping or reordering changes it.
 pub fn schema_hash() -> String {
+    schema_hash_of(SCHEMA_VERSION)
+}
+
+/// The hash of schema `version`: the tables it had (`Table::since_version`), in order.
+/// Valid for this version and its ancestors because a version only adds tables; a change
+/// to an existing table would have to drop it from `compatible_versions`.
+pub fn schema_hash_of(version: u32) -> String {
     let mut h = Fnv64::new();
-    h.write(format!("v{SCHEMA_VERSION}\n").as_bytes());
-    let tables = Table::ALL.iter().flat_map(|t| {
-        COMMON_COLUMNS
-            .iter()
-            .chain(t.columns())
-            .map(move |c| (t.name(), c))
-    });
+    h.write(format!("v{version}\n").as_bytes());
+    let tables = Table::ALL
+        .iter()
+        .filter(move |t| t.since_version() <= version)
+        .flat_map(|t| {
+            COMMON_COLUMNS
+                .iter()
+                .chain(t.columns())
+                .map(move |c| (t.name(), c))
+        });
     for (table, c) in PARTITION_COLUMNS.iter().map(|c| ("*", c)).chain(tables) {
         h.write(format!("{table}.{}:{}:{}\n", c.name, c.type_name, c.nullable).as_bytes());
     }
     format!("{:016x}", h.finish())
+}
+
+/// Older schema versions whose datasets (and the models trained on them) this build reads:
+/// every table they have is unchanged here, and the tables they lack are reported
+/// unavailable ("written with schema vN"). Newest first, the current version excluded.
+pub fn compatible_versions() -> impl Iterator<Item = (u32, String)> {
+    (1..SCHEMA_VERSION).rev().map(|v| (v, schema_hash_of(v)))
+}
+
+/// The version of a schema hash this build reads (the current one or an ancestor).
+pub fn readable_version(hash: &str) -> Option<u32> {
+    if hash == schema_hash() {
+        return Some(SCHEMA_VERSION);
+    }
+    compatible_versions()
+        .find(|(_, h)| h == hash)
+        .map(|(v, _)| v)
 }
 
 /// FNV-1a, 64 bit: tiny, stable across platforms and releases, good enough for
@@ -174,21 +227,49 @@ impl Default for Fnv64 {
 mod tests {
     use super::*;
 
-    const COMMITTED: &str = include_str!("../schema/v1.txt");
+    const COMMITTED: &str = include_str!("../schema/v2.txt");
+    const COMMITTED_V1: &str = include_str!("../schema/v1.txt");
 
     #[test]
     fn committed_schema_text_matches_the_code() {
         let now = canonical_text();
         if now != COMMITTED {
             if std::env::var_os("QB_BLESS_SCHEMA").is_some() {
-                std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/v1.txt"), &now)
-                    .expect("write schema/v1.txt");
+                std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/v2.txt"), &now)
+                    .expect("write schema/v2.txt");
                 return;
             }
             panic!(
-                "the schema changed but signals/schema/v1.txt did not.\n\
+                "the schema changed but signals/schema/v2.txt did not.\n\
                  If the change is deliberate, bump SCHEMA_VERSION when names or types changed,\n\
                  then run `QB_BLESS_SCHEMA=1 cargo test -p qb-signals committed_schema` and commit the file."
+            );
+        }
+    }
+
+    #[test]
+    fn v1_is_a_compatible_ancestor_with_its_committed_hash() {
+        let header = COMMITTED_V1.lines().next().unwrap_or_default();
+        let v1 = schema_hash_of(1);
+        assert!(
+            header.ends_with(&format!("version 1, hash {v1}")),
+            "{header}"
+        );
+        assert_eq!(readable_version(&v1), Some(1));
+        assert_eq!(readable_version(&schema_hash()), Some(SCHEMA_VERSION));
+        assert_eq!(readable_version("00000000deadbeef"), None);
+        assert_ne!(v1, schema_hash());
+        // Every table of v1 is still declared, column for column (the v1 text lists them).
+        for t in Table::ALL.iter().filter(|t| t.since_version() == 1) {
+            assert!(
+                COMMITTED_V1.contains(&format!("\ntable {}:", t.name())),
+                "{t}"
+            );
+        }
+        for t in [Table::Traces, Table::Requests] {
+            assert!(
+                !COMMITTED_V1.contains(&format!("\ntable {}:", t.name())),
+                "{t}"
             );
         }
     }

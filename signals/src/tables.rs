@@ -1,8 +1,8 @@
-//! Schema v1: every table, every column, with its unit and where it comes from.
+//! Schema v2: every table, every column, with its unit and where it comes from.
 //!
 //! Counters are stored as the kernel reports them (cumulative); rates are derived by
 //! consumers, so a missed tick loses no information. Changing anything here changes the
-//! canonical schema text (`signals/schema/v1.txt`) and, for names, types and nullability,
+//! canonical schema text (`signals/schema/v2.txt`) and, for names, types and nullability,
 //! the schema hash: see CONTRIBUTING.md, "Add a signal column".
 
 use crate::row::table;
@@ -342,6 +342,57 @@ table! {
         line: String = ("UTF-8, invalid bytes replaced", "tailed file"),
         /// The line was longer than the tailer's limit and was cut there.
         truncated: bool = ("", "tailer"),
+    }
+}
+
+table! {
+    /// Trace statistics: one row per (service, resource, status) per closed 10 s bucket.
+    TraceRow => Table::Traces, {
+        /// Service that emitted the spans (resource attribute service.name).
+        service: String = ("", "OTLP resource service.name"),
+        /// Operation: `METHOD route` for HTTP spans (e.g. `GET /api/users`), else the span name.
+        resource: String = ("", "OTLP span name, http.request.method + http.route"),
+        /// `ok` or `error` (span status ERROR, or HTTP status >= 500).
+        status: String = ("", "OTLP span status, http.response.status_code"),
+        /// Start of the bucket the spans ended in.
+        bucket_ns: i64 = ("ns since epoch", "concentrator (end time floored to the bucket)"),
+        /// Spans in the bucket.
+        hits: u64 = ("count", "concentrator"),
+        /// Spans of the bucket that were errors (equal to hits for status `error`).
+        errors: u64 = ("count", "concentrator"),
+        /// Sum of the spans' durations.
+        duration_sum_ns: u64 = ("ns", "concentrator"),
+        /// Median duration, DDSketch (1 % relative accuracy).
+        p50_ns: u64 = ("ns", "DDSketch"),
+        /// 90th percentile duration, DDSketch (1 % relative accuracy).
+        p90_ns: u64 = ("ns", "DDSketch"),
+        /// 99th percentile duration, DDSketch (1 % relative accuracy).
+        p99_ns: u64 = ("ns", "DDSketch"),
+        /// Longest duration seen (exact).
+        max_ns: u64 = ("ns", "concentrator"),
+    }
+}
+
+table! {
+    /// The latest completed request per client endpoint, as seen in server spans; at most
+    /// one row per (service, client address, client port) per tick.
+    RequestRow => Table::Requests, {
+        /// Service that served the request (resource attribute service.name).
+        service: String = ("", "OTLP resource service.name"),
+        /// Client address.
+        client_addr: String = ("IP", "client.address, network.peer.address, net.peer.ip"),
+        /// Client port.
+        client_port: u32 = ("", "client.port, network.peer.port, net.peer.port"),
+        /// Port the request was served on; null when the span does not say.
+        server_port: Option<u32> = ("", "server.port, net.host.port"),
+        /// Request method (GET, POST, ...); null when not an HTTP span.
+        method: Option<String> = ("", "http.request.method, http.method"),
+        /// Request path or route; null when unknown.
+        path: Option<String> = ("", "url.path, http.target (query cut), http.route"),
+        /// The request's duration.
+        duration_ns: u64 = ("ns", "span end - start"),
+        /// The request failed (span status ERROR, or HTTP status >= 500).
+        error: bool = ("", "OTLP span status, http.response.status_code"),
     }
 }
 

@@ -141,6 +141,8 @@ impl DatasetWriter {
         self.write_rows(&frame.syscalls)?;
         self.write_rows(&frame.connections)?;
         self.write_rows(&frame.logs)?;
+        self.write_rows(&frame.traces)?;
+        self.write_rows(&frame.requests)?;
         let first = self.manifest.first_ts_ns.get_or_insert(frame.ts_ns);
         *first = (*first).min(frame.ts_ns);
         self.manifest.last_ts_ns = Some(
@@ -209,6 +211,13 @@ fn prepare_dir(root: &Path, opts: &WriterOptions) -> Result<Manifest> {
                 ));
             }
             let existing = Manifest::load(root)?;
+            if existing.schema_version != SCHEMA_VERSION {
+                return Err(refuse(format!(
+                    "recording was written with schema v{}; appending needs v{SCHEMA_VERSION} \
+                     (record into a new directory)",
+                    existing.schema_version
+                )));
+            }
             if existing.host != opts.host {
                 return Err(refuse(format!(
                     "recording is of host '{}', not '{}'",

@@ -213,13 +213,13 @@ fn another_schema_is_refused_naming_file_expected_and_found() {
     std::fs::write(
         &path,
         text.replace(&schema_hash(), "00000000deadbeef")
-            .replace("schema_version = 1", "schema_version = 7"),
+            .replace("schema_version = 2", "schema_version = 7"),
     )
     .unwrap();
     let err = Dataset::open(&dir).unwrap_err().to_string();
     assert!(err.contains("manifest.toml: schema mismatch"), "{err}");
     assert!(
-        err.contains(&format!("expected schema v1 ({})", schema_hash())),
+        err.contains(&format!("expected schema v2 ({})", schema_hash())),
         "{err}"
     );
     assert!(err.contains("found schema v7 (00000000deadbeef)"), "{err}");
