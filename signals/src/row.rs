@@ -19,6 +19,17 @@ pub struct ColumnSpec {
     pub unit: &'static str,
     pub source: &'static str,
     pub doc: &'static str,
+    /// The schema version that added the column (1: from the start). An older dataset
+    /// has no such column: it reads as null, so only nullable columns may be added.
+    pub since: u32,
+}
+
+/// `since` of a column declared with or without `since N`.
+pub const fn since(declared: &[u32]) -> u32 {
+    match declared {
+        [v] => *v,
+        _ => 1,
+    }
 }
 
 /// The column every table starts with.
@@ -29,6 +40,7 @@ pub const COMMON_COLUMNS: [ColumnSpec; 1] = [ColumnSpec {
     unit: "ns since epoch",
     source: "recorder clock (CLOCK_REALTIME) or generator",
     doc: "Event time. Sampled tables share one value per tick.",
+    since: 1,
 }];
 
 /// Hive partition columns: encoded in the directory path (`host=<h>/date=<d>`), not stored
@@ -41,6 +53,7 @@ pub const PARTITION_COLUMNS: [ColumnSpec; 2] = [
         unit: "",
         source: "/proc/sys/kernel/hostname",
         doc: "Host the rows were observed on (also in the footer as qbranch.host).",
+        since: 1,
     },
     ColumnSpec {
         name: "date",
@@ -49,6 +62,7 @@ pub const PARTITION_COLUMNS: [ColumnSpec; 2] = [
         unit: "YYYY-MM-DD (UTC)",
         source: "ts_ns of the segment's first row",
         doc: "Day the segment starts on; a segment never spans midnight.",
+        since: 1,
     },
 ];
 
@@ -106,7 +120,7 @@ macro_rules! table {
     (
         $(#[doc = $tdoc:literal])*
         $Row:ident => $table:expr, {
-            $( $(#[doc = $doc:literal])+ $field:ident : $ty:ty = ($unit:literal, $source:literal) ),+ $(,)?
+            $( $(#[doc = $doc:literal])+ $field:ident : $ty:ty = ($unit:literal, $source:literal $(, since $since:literal)?) ),+ $(,)?
         }
     ) => {
         $(#[doc = $tdoc])*
@@ -127,6 +141,7 @@ macro_rules! table {
                     unit: $unit,
                     source: $source,
                     doc: concat!($($doc),+),
+                    since: $crate::row::since(&[$($since)?]),
                 },
             )+];
 
@@ -155,10 +170,17 @@ macro_rules! table {
             fn from_batch(batch: &arrow::record_batch::RecordBatch) -> Result<Vec<Self>, String> {
                 let ts = $crate::row::extract_ts(batch)?.into_iter();
                 $(
-                    let mut $field = <$ty as $crate::cell::Cell>::extract(
-                        $crate::row::column(batch, stringify!($field))?.as_ref(),
-                    )
-                    .map_err(|e| format!("column '{}': {e}", stringify!($field)))?
+                    // A column added after the dataset was written reads as null.
+                    let added_later = $crate::row::since(&[$($since)?]) > 1
+                        && batch.column_by_name(stringify!($field)).is_none();
+                    let mut $field = if added_later {
+                        Vec::new()
+                    } else {
+                        <$ty as $crate::cell::Cell>::extract(
+                            $crate::row::column(batch, stringify!($field))?.as_ref(),
+                        )
+                        .map_err(|e| format!("column '{}': {e}", stringify!($field)))?
+                    }
                     .into_iter();
                 )+
                 Ok(ts.map(|ts_ns| Self {

@@ -159,19 +159,22 @@ pub fn schema_hash() -> String {
     schema_hash_of(SCHEMA_VERSION)
 }
 
-/// The hash of schema `version`: the tables it had (`Table::since_version`), in order.
-/// Valid for this version and its ancestors because a version only adds tables; a change
-/// to an existing table would have to drop it from `compatible_versions`.
+/// The hash of schema `version`: the tables and columns it had (`Table::since_version`,
+/// `ColumnSpec::since`), in order. Valid for this version and its ancestors because a
+/// version only adds tables and nullable columns (which an older dataset reads as null);
+/// any other change to an existing table would have to drop it from
+/// `compatible_versions`.
 pub fn schema_hash_of(version: u32) -> String {
     let mut h = Fnv64::new();
     h.write(format!("v{version}\n").as_bytes());
     let tables = Table::ALL
         .iter()
         .filter(move |t| t.since_version() <= version)
-        .flat_map(|t| {
+        .flat_map(move |t| {
             COMMON_COLUMNS
                 .iter()
                 .chain(t.columns())
+                .filter(move |c| c.since <= version)
                 .map(move |c| (t.name(), c))
         });
     for (table, c) in PARTITION_COLUMNS.iter().map(|c| ("*", c)).chain(tables) {
@@ -295,6 +298,22 @@ mod tests {
         };
         assert_eq!(hash(""), 0xcbf29ce484222325);
         assert_eq!(hash("a"), 0xaf63dc4c8601ec8c);
+    }
+
+    #[test]
+    fn columns_added_after_v1_are_nullable_and_left_out_of_v1s_hash() {
+        for t in Table::ALL {
+            for c in t.columns().iter().filter(|c| c.since > 1) {
+                assert!(c.nullable, "{t}.{} is added in v{} but not nullable", c.name, c.since);
+                assert!(c.since <= SCHEMA_VERSION);
+            }
+        }
+        let added = Table::Connections
+            .columns()
+            .iter()
+            .find(|c| c.name == "last_data_sent_ms")
+            .unwrap();
+        assert_eq!(added.since, 2);
     }
 
     #[test]

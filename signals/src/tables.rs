@@ -322,8 +322,8 @@ table! {
         /// Time since the socket was first seen by the recorder.
         age_ms: Option<u64> = ("ms", "recorder"),
         /// Time since the last data was sent: with `last_data_recv_ms`, who spoke last
-        /// (a request still unanswered, or an answered one and an idle peer).
-        last_data_sent_ms: Option<u32> = ("ms", "tcp_info tcpi_last_data_sent"),
+        /// (a request still unanswered, or an answered one and an idle peer). Since v2.
+        last_data_sent_ms: Option<u32> = ("ms", "tcp_info tcpi_last_data_sent", since 2),
     }
 }
 

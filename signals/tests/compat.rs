@@ -94,8 +94,8 @@ fn traces_and_requests_round_trip_and_replay_into_frames() {
     assert_eq!(replay(&dir), frames);
 }
 
-/// Rewrites a dataset written by this build as schema v1 wrote it: the same files with
-/// v1's version and hash in every footer and in the manifest.
+/// Rewrites a dataset written by this build as schema v1 wrote it: the same files without
+/// the columns v2 added, with v1's version and hash in every footer and in the manifest.
 fn downgrade_to_v1(dir: &Path) {
     let v1 = schema_hash_of(1);
     let mut stack = vec![dir.to_path_buf()];
@@ -123,8 +123,33 @@ fn downgrade_to_v1(dir: &Path) {
                     _ => k.clone(),
                 })
                 .collect();
-            let schema = b.schema().clone();
-            let batches: Vec<_> = b.build().unwrap().map(|r| r.unwrap()).collect();
+            let table: Table = kv
+                .iter()
+                .find(|k| k.key == meta::TABLE)
+                .and_then(|k| k.value.as_deref())
+                .unwrap()
+                .parse()
+                .unwrap();
+            let v1_columns: Vec<usize> = b
+                .schema()
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| {
+                    table
+                        .columns()
+                        .iter()
+                        .find(|c| c.name == f.name())
+                        .is_none_or(|c| c.since == 1)
+                })
+                .map(|(i, _)| i)
+                .collect();
+            let schema = std::sync::Arc::new(b.schema().project(&v1_columns).unwrap());
+            let batches: Vec<_> = b
+                .build()
+                .unwrap()
+                .map(|r| r.unwrap().project(&v1_columns).unwrap())
+                .collect();
             let props = WriterProperties::builder()
                 .set_key_value_metadata(Some(kv))
                 .build();
@@ -189,6 +214,36 @@ fn a_v1_dataset_reads_with_the_new_tables_unavailable() {
     opts.append = true;
     let err = DatasetWriter::create(&dir, opts).unwrap_err().to_string();
     assert!(err.contains("written with schema v1"), "{err}");
+}
+
+#[test]
+fn a_column_added_in_v2_reads_as_null_from_a_v1_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v1");
+    let mut w = DatasetWriter::create(&dir, options(&[Table::Connections])).unwrap();
+    let conn = |i: i64| ConnectionRow {
+        ts_ns: T0 + i * SEC,
+        state: "ESTABLISHED".into(),
+        last_data_recv_ms: Some(7),
+        last_data_sent_ms: Some(3),
+        ..ConnectionRow::default()
+    };
+    for i in 0..3 {
+        let mut f = Frame::new(T0 + i * SEC, "h");
+        f.connections.push(conn(i));
+        w.write_frame(&f).unwrap();
+    }
+    w.finish().unwrap();
+    downgrade_to_v1(&dir);
+    let rows = Dataset::open(&dir)
+        .unwrap()
+        .read_table::<ConnectionRow>()
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter()
+            .all(|r| r.last_data_sent_ms.is_none() && r.last_data_recv_ms == Some(7))
+    );
 }
 
 #[test]
