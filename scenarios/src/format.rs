@@ -20,6 +20,7 @@ pub const DECISION_KINDS: &[&str] = &[
     "false_positive",
     "stuck",
     "toxic_connection",
+    "toxic_protected",
     "pii_detected",
     "log_flush",
 ];

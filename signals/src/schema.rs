@@ -304,7 +304,11 @@ mod tests {
     fn columns_added_after_v1_are_nullable_and_left_out_of_v1s_hash() {
         for t in Table::ALL {
             for c in t.columns().iter().filter(|c| c.since > 1) {
-                assert!(c.nullable, "{t}.{} is added in v{} but not nullable", c.name, c.since);
+                assert!(
+                    c.nullable,
+                    "{t}.{} is added in v{} but not nullable",
+                    c.name, c.since
+                );
                 assert!(c.since <= SCHEMA_VERSION);
             }
         }

@@ -248,6 +248,8 @@ impl ToxicGenerator {
                 pid: s.pid,
                 ppid: 6999,
                 comm: "postgres".into(),
+                // A user process (a hash of 0 is the recorder's kernel thread).
+                cmdline_hash: u64::from(s.pid).wrapping_mul(0x9e37_79b9_7f4a_7c15),
                 state: if self.kind == ToxicKind::CpuHog && s.pid == 7900 {
                     "R"
                 } else {

@@ -25,6 +25,7 @@
 
 mod config;
 mod conns;
+mod requests;
 
 use std::collections::HashMap;
 
@@ -35,12 +36,16 @@ use qb_signals::{Frame, ProcessRow};
 
 pub use config::{EndChoice, EqualizerConfig};
 use conns::{ConnTracker, ConnView, find_stall};
+use requests::{RequestFacts, SPIKE_RATIO};
 
 use crate::decision::{Decision, Gadget};
 use crate::safety::{ConnTarget, Target};
 
 pub const NAME: &str = "equalizer";
 pub const TOXIC: &str = "toxic_connection";
+/// What would have been a `toxic_connection` but for a protected path or an unsafe
+/// method: recorded, never acted on.
+pub const PROTECTED: &str = "toxic_protected";
 /// The rule baseline's confidence: the spec's z-score rule (with the statement's wait
 /// for the duration) measured precision 0.99 but recall 0.25; it reports, never acts.
 const RULE_CONFIDENCE: f64 = 0.5;
@@ -52,6 +57,7 @@ pub struct Equalizer {
     forest: Loaded<IsolationForest>,
     extractor: EqualizerExtractor,
     tracker: ConnTracker,
+    requests: RequestFacts,
     vectors: Vec<EqualizerVector>,
 }
 
@@ -67,6 +73,7 @@ impl Equalizer {
             forest,
             extractor: EqualizerExtractor::new(),
             tracker: ConnTracker::default(),
+            requests: RequestFacts::default(),
             vectors: Vec::new(),
         }
     }
@@ -104,6 +111,7 @@ impl Gadget for Equalizer {
         let by_name: HashMap<&str, &EqualizerVector> =
             vectors.iter().map(|v| (v.connection.as_str(), v)).collect();
         let services = self.tracker.observe(frame);
+        self.requests.observe(frame);
         let owners: HashMap<u32, &ProcessRow> =
             frame.processes.iter().map(|p| (p.pid, p)).collect();
         let now = frame.ts_ns;
@@ -117,7 +125,17 @@ impl Gadget for Equalizer {
             }
             let decide = |v: &ConnView, confidence: f64, source: &'static str| {
                 let owner = owners.get(&v.row.pid?)?;
-                decision(&self.config, frame, v, owner, &owned, confidence, source)
+                let request = self.requests.last_request(v.row);
+                decision(
+                    &self.config,
+                    frame,
+                    v,
+                    owner,
+                    &owned,
+                    request,
+                    confidence,
+                    source,
+                )
             };
             // Runaway statements.
             for v in views {
@@ -129,14 +147,20 @@ impl Gadget for Equalizer {
                     "rule" => score > 0.0,
                     _ => score >= self.config.min_score,
                 };
+                // Harm: its owner burns CPU, or (from traces) the service has slowed.
+                let p99_ratio = self.requests.p99_ratio(v.row.local_port, now);
                 let harmful = v.may_wait()
                     && v.silent_ns(now) >= ns(self.config.min_runtime)
-                    && vector.values[3] >= self.config.min_owner_cpu;
+                    && (vector.values[3] >= self.config.min_owner_cpu
+                        || p99_ratio.is_some_and(|r| r >= SPIKE_RATIO));
                 if anomalous
                     && harmful
                     && let Some(mut d) = decide(v, score, source)
                 {
                     d.evidence.insert("score", score);
+                    if let Some(r) = p99_ratio {
+                        d.evidence.insert("service_p99_ratio", r);
+                    }
                     for (name, value) in EQUALIZER.names.iter().zip(vector.values) {
                         d.evidence.insert(name, value);
                     }
@@ -165,7 +189,8 @@ impl Gadget for Equalizer {
     }
 }
 
-/// The decision on `v`, unless a protection rule of this gadget forbids ending it.
+/// The decision on `v`: `toxic_protected` when its client's last request (from traces)
+/// went to a protected path or used an unsafe method.
 #[allow(clippy::too_many_arguments)]
 fn decision(
     config: &EqualizerConfig,
@@ -173,6 +198,7 @@ fn decision(
     v: &ConnView,
     owner: &ProcessRow,
     owned: &HashMap<u32, usize>,
+    request: Option<&requests::Request>,
     confidence: f64,
     source: &'static str,
 ) -> Option<Decision> {
@@ -192,7 +218,11 @@ fn decision(
         inode: v.row.inode,
         method: config.method(per_connection),
     });
-    let mut d = Decision::new(NAME, TOXIC, frame.ts_ns);
+    let protected = request.is_some_and(|r| {
+        r.path.as_deref().is_some_and(|p| config.protects_path(p))
+            || !config.allows_method(r.method.as_deref())
+    });
+    let mut d = Decision::new(NAME, if protected { PROTECTED } else { TOXIC }, frame.ts_ns);
     d.process = Some(target);
     d.confidence = confidence;
     d.source = source;

@@ -315,3 +315,55 @@ mod engine {
         );
     }
 }
+
+#[test]
+fn protected_paths_and_unsafe_methods_are_recorded_never_ended() {
+    use crate::{Config, ManualPause, Mode, RecordingActuator};
+    use qb_signals::RequestRow;
+    let registry = Registry::embedded().unwrap();
+    for (method, path, kind) in [
+        (Some("GET"), "/health", PROTECTED),
+        (Some("GET"), "/admin/reindex", PROTECTED),
+        (Some("POST"), "/api/orders", PROTECTED),
+        (None, "/api/orders", TOXIC),
+        (Some("GET"), "/api/users", TOXIC),
+    ] {
+        let mut config = Config {
+            mode: Mode::Enforce,
+            ..Config::default()
+        };
+        config.equalizer.enabled = true;
+        let mut e = crate::engine(
+            &config,
+            &registry,
+            RecordingActuator::default(),
+            ManualPause::default(),
+        );
+        let mut kinds = std::collections::BTreeSet::new();
+        for t in 0..80 {
+            let mut f = frame(t, Some(Special::LockHolder));
+            // The holder's client's last request, as its spans reported it.
+            if t == ONSET {
+                f.requests.push(RequestRow {
+                    ts_ns: t * S,
+                    service: "db-api".into(),
+                    client_addr: "10.0.2.20".into(),
+                    client_port: 40_000 + SPECIAL,
+                    server_port: Some(5432),
+                    method: method.map(String::from),
+                    path: Some(path.into()),
+                    ..RequestRow::default()
+                });
+            }
+            let report = e.step(&f);
+            kinds.extend(report.decisions.iter().map(|d| d.kind));
+        }
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            [kind],
+            "{method:?} {path}"
+        );
+        let acted = !e.executor().actuator().calls.is_empty();
+        assert_eq!(acted, kind == TOXIC, "{method:?} {path}");
+    }
+}
