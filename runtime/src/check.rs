@@ -69,11 +69,12 @@ pub fn summary(file: &ConfigFile) -> String {
     let cd = &p.cooldown;
     let _ = writeln!(
         out,
-        "cooldowns: drop_caches {}, runtime_hook {}, restart {}, kill {}",
+        "cooldowns: drop_caches {}, runtime_hook {}, restart {}, kill {}, end_connection {} (per service)",
         human(cd.drop_caches),
         human(cd.runtime_hook),
         human(cd.restart),
-        human(cd.kill)
+        human(cd.kill),
+        human(cd.end_connection)
     );
     let mut gadgets = Vec::new();
     if c.oracle.enabled {
@@ -87,6 +88,19 @@ pub fn summary(file: &ConfigFile) -> String {
         gadgets.push(format!(
             "pathologist (reports p >= {})",
             c.pathologist.report_probability
+        ));
+    }
+    if c.equalizer.enabled {
+        let e = &c.equalizer;
+        gadgets.push(format!(
+            "equalizer (runaway: score >= {}, {} cores, {} silent; stall: {} waiting {}; never {}; ends by {:?})",
+            e.min_score,
+            e.min_owner_cpu,
+            human(e.min_runtime),
+            e.min_waiting,
+            human(e.stall_for),
+            e.protected_paths.join(" "),
+            e.end
         ));
     }
     if c.curator.enabled {
@@ -238,5 +252,12 @@ mod tests {
         ] {
             assert!(s.contains(needle), "{needle} missing in\n{s}");
         }
+        assert!(!s.contains("equalizer ("), "off by default:\n{s}");
+        let file = ConfigFile::parse(Path::new("g.toml"), "[equalizer]\nenabled = true").unwrap();
+        let s = summary(&file);
+        assert!(
+            s.contains("equalizer (runaway: score >= 0.6, 0.5 cores, 20s silent; stall: 3 waiting 5s; never /health /metrics /admin/*; ends by Auto)"),
+            "{s}"
+        );
     }
 }
