@@ -256,7 +256,7 @@ mod tests {
         let file = ConfigFile::parse(Path::new("g.toml"), "[equalizer]\nenabled = true").unwrap();
         let s = summary(&file);
         assert!(
-            s.contains("equalizer (runaway: score >= 0.6, 0.5 cores, 20s silent; stall: 3 waiting 5s; never /health /metrics /admin/*; ends by Auto)"),
+            s.contains("equalizer (runaway: score >= 0.6, 0.25 cores, 20s silent; stall: 3 waiting 5s; never /health /metrics /admin/*; ends by Auto)"),
             "{s}"
         );
     }

@@ -53,7 +53,7 @@ impl Default for EqualizerConfig {
         EqualizerConfig {
             enabled: false,
             min_score: 0.6,
-            min_owner_cpu: 0.5,
+            min_owner_cpu: 0.25,
             min_runtime: Duration::from_secs(20),
             min_waiting: 3,
             stall_for: Duration::from_secs(5),
