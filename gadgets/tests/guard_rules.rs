@@ -1,7 +1,8 @@
 //! One test per rule of the guard, on hand-built targets.
 
 use qb_gadgets::{
-    ActionKind, CooldownClass, DaemonIds, Guard, ManualPause, Mode, Policy, Refusal, Scope, Target,
+    ActionKind, ConnTarget, CooldownClass, DaemonIds, EndMethod, Guard, ManualPause, Mode, Policy,
+    Refusal, Scope, Target,
 };
 use qb_signals::ProcessRow;
 
@@ -10,6 +11,7 @@ const DAEMON: DaemonIds = DaemonIds {
     ppid: 3999,
 };
 const MIN: i64 = 60_000_000_000;
+const SEC: i64 = 1_000_000_000;
 const T0: i64 = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z
 
 fn policy() -> Policy {
@@ -451,4 +453,69 @@ fn names_match_their_serialised_form() {
     for m in [Mode::Observe, Mode::DryRun, Mode::Enforce] {
         assert_eq!(serde_json::to_value(m).unwrap(), m.name());
     }
+}
+
+#[test]
+fn ending_connections_cools_down_per_service_not_per_cgroup() {
+    let (mut g, _) = guard(policy());
+    let conn = |pid: u32, cgroup: &str, port: u16, remote_port: u16| Target {
+        cgroup: cgroup.to_string(),
+        connection: Some(ConnTarget {
+            local_addr: "10.0.0.5".into(),
+            local_port: port,
+            remote_addr: "10.0.2.20".into(),
+            remote_port,
+            inode: u64::from(remote_port),
+            method: EndMethod::TerminateBackend,
+        }),
+        ..app(pid)
+    };
+    let first = conn(2000, "/system.slice/postgresql.service", 5432, 40_001);
+    // Another backend of the same service, even in another cgroup: one per minute.
+    let same = conn(2001, "/system.slice/other.service", 5432, 40_002);
+    let other = conn(2002, "/system.slice/postgresql.service", 6432, 40_003);
+    assert!(
+        g.authorise(ActionKind::EndConnection, &first, T0, Mode::Enforce)
+            .may_act()
+    );
+    let r = g.authorise(
+        ActionKind::EndConnection,
+        &same,
+        T0 + 59 * SEC,
+        Mode::Enforce,
+    );
+    assert!(
+        matches!(
+            &r.refusal,
+            Some(Refusal::Cooldown { scope: Scope::Service(s), .. }) if s == "10.0.0.5:5432"
+        ),
+        "{r:?}"
+    );
+    assert!(
+        g.authorise(
+            ActionKind::EndConnection,
+            &other,
+            T0 + 59 * SEC,
+            Mode::Enforce
+        )
+        .may_act()
+    );
+    assert!(
+        g.authorise(
+            ActionKind::EndConnection,
+            &same,
+            T0 + 60 * SEC,
+            Mode::Enforce
+        )
+        .may_act()
+    );
+    // The process rules still hold for the connection's owner.
+    let init = Target {
+        pid: 1,
+        ..conn(1, "/init.scope", 5432, 40_004)
+    };
+    assert!(matches!(
+        g.check(ActionKind::EndConnection, &init, T0 + 3600 * SEC),
+        Err(Refusal::HostPid { pid: 1 })
+    ));
 }

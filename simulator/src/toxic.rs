@@ -77,6 +77,9 @@ pub struct ToxicGenerator {
     /// locks, run queues). At 1 they burn as much CPU as before for less work (as live
     /// on two cores); a little above, slightly more.
     hog_inflation: f64,
+    /// Who spoke last and when (tcp_info's last sent and received): its own stream, so
+    /// adding it shifted none of the others.
+    talk: Rng,
     labels: Vec<LabelRow>,
 }
 
@@ -109,6 +112,7 @@ impl ToxicGenerator {
             hog_cores: r.range(0.2, 1.0),
             hog_share: r.range(0.2, 0.95),
             hog_inflation: r.range(0.3, 1.05),
+            talk: r.fork(4),
             sessions,
             special: None,
             labels: Vec::new(),
@@ -138,13 +142,13 @@ impl ToxicGenerator {
                 },
                 qps: 0.0,
                 // Its statement arrived early in the onset tick.
-                idle_ms: self.rng.range(500.0, 1000.0),
+                idle_ms: self.talk.range(500.0, 1000.0),
                 sent_ms: 0.0,
             });
             if let Some(sp) = &mut self.special {
                 // A lock holder's was answered once the lock was granted, a few ms
                 // later (it then idles in its transaction).
-                sp.sent_ms = sp.idle_ms - self.rng.range(1.0, 10.0);
+                sp.sent_ms = sp.idle_ms - self.talk.range(1.0, 10.0);
             }
         }
         // How much of their normal throughput the other sessions get.
@@ -165,11 +169,11 @@ impl ToxicGenerator {
                 // A query arrives at some point in the tick and is answered at once;
                 // none leaves the clock running.
                 s.idle_ms = self.rng.unit() * 1000.0 / queries.max(1.0);
-                s.sent_ms = (s.idle_ms - self.rng.range(0.5, 5.0)).max(0.0);
+                s.sent_ms = (s.idle_ms - self.talk.range(0.5, 5.0)).max(0.0);
             } else if t == self.onset && self.kind == ToxicKind::LockHolder {
                 // Its next request came after the holder's, and waits behind the lock.
-                s.idle_ms = self.rng.unit() * holder_ms;
-                s.sent_ms = s.idle_ms + self.rng.range(1.0, 30.0);
+                s.idle_ms = self.talk.unit() * holder_ms;
+                s.sent_ms = s.idle_ms + self.talk.range(1.0, 30.0);
             } else {
                 s.idle_ms += dt * 1000.0;
                 s.sent_ms += dt * 1000.0;
@@ -200,7 +204,7 @@ impl ToxicGenerator {
                 ToxicKind::SlowClient => {
                     sp.cpu_ticks += 0.01 * HZ * dt;
                     sp.bytes_acked += 20e3 * dt;
-                    sp.sent_ms = self.rng.range(0.0, 200.0);
+                    sp.sent_ms = self.talk.range(0.0, 200.0);
                     if self.rng.unit() < 0.3 {
                         sp.retrans += 1;
                     }

@@ -136,6 +136,45 @@ fn toxic_sessions_starve_the_others_and_are_labelled_by_connection() {
     }
 }
 
+/// tcp_info's last sent and received, as the Equalizer reads a stall: the lock holder's
+/// request was answered (it idles in its transaction); every session behind it has a
+/// request waiting, sent after the holder's; a hog's statement is unanswered.
+#[test]
+fn who_spoke_last_tells_the_holder_from_the_sessions_it_blocks() {
+    for seed in 1..=4 {
+        let r = run(ToxicKind::LockHolder, seed);
+        let port = r.special_port().unwrap();
+        let at = r.label.start_ns + 5_000_000_000;
+        let tick: Vec<&ConnectionRow> = r
+            .conns
+            .iter()
+            .filter(|c| c.ts_ns == at && c.state == "ESTABLISHED")
+            .collect();
+        let talk = |c: &ConnectionRow| (c.last_data_recv_ms.unwrap(), c.last_data_sent_ms.unwrap());
+        let holder = tick.iter().find(|c| c.remote_port == port).unwrap();
+        let (h_recv, h_sent) = talk(holder);
+        assert!(
+            h_sent < h_recv,
+            "seed {seed}: answered ({h_recv} / {h_sent})"
+        );
+        for c in tick.iter().filter(|c| c.remote_port != port) {
+            let (recv, sent) = talk(c);
+            assert!(
+                sent > recv && recv < h_recv,
+                "seed {seed}: waiting ({recv} / {sent})"
+            );
+        }
+        let hog = run(ToxicKind::CpuHog, seed);
+        let port = hog.special_port().unwrap();
+        let last = hog.conns.iter().rfind(|c| c.remote_port == port).unwrap();
+        let (recv, sent) = talk(last);
+        assert!(
+            sent > recv,
+            "seed {seed}: the hog's statement is unanswered"
+        );
+    }
+}
+
 #[test]
 fn heavy_but_harmless_sessions_leave_the_others_alone() {
     for seed in 1..=3 {

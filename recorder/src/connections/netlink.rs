@@ -371,6 +371,8 @@ mod tests {
         let mut info = vec![0u8; 232];
         info[tcpi::RETRANSMITS] = 3;
         info[tcpi::RTT..tcpi::RTT + 4].copy_from_slice(&250u32.to_ne_bytes());
+        info[tcpi::LAST_DATA_SENT..tcpi::LAST_DATA_SENT + 4].copy_from_slice(&12u32.to_ne_bytes());
+        info[tcpi::LAST_DATA_RECV..tcpi::LAST_DATA_RECV + 4].copy_from_slice(&30u32.to_ne_bytes());
         info[tcpi::RTTVAR..tcpi::RTTVAR + 4].copy_from_slice(&40u32.to_ne_bytes());
         info[tcpi::BYTES_ACKED..tcpi::BYTES_ACKED + 8].copy_from_slice(&(1u64 << 33).to_ne_bytes());
         info[tcpi::BYTES_RECEIVED..tcpi::BYTES_RECEIVED + 8].copy_from_slice(&77u64.to_ne_bytes());
@@ -401,6 +403,10 @@ mod tests {
         );
         assert_eq!((r.bytes_acked, r.bytes_received), (Some(1 << 33), Some(77)));
         assert_eq!(r.total_retrans, Some(0));
+        assert_eq!(
+            (r.last_data_recv_ms, r.last_data_sent_ms),
+            (Some(30), Some(12))
+        );
     }
 
     #[test]
@@ -421,8 +427,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (out[0].retransmits, out[0].last_data_recv_ms),
-            (Some(3), Some(0))
+            (
+                out[0].retransmits,
+                out[0].last_data_recv_ms,
+                out[0].last_data_sent_ms
+            ),
+            (Some(3), Some(30), Some(12))
         );
         assert_eq!(out[0].rtt_us, None);
     }
