@@ -30,6 +30,8 @@ const SETTLE_NS: i64 = 10_000_000_000;
 const EVERY: usize = 5;
 /// The paper's operating point: `s > 0.5` is anomalous.
 pub const PAPER_THRESHOLD: f64 = 0.5;
+/// The Equalizer gadget's `min_score` default, which it pairs with harm (qb-gadgets).
+pub const GADGET_MIN_SCORE: f64 = 0.6;
 /// The rule's operating point, in standard deviations.
 pub const RULE_SIGMA: f64 = 3.0;
 /// Fewer toxic training vectors than this cannot choose a threshold.
@@ -348,7 +350,11 @@ pub fn train(entries: &[Entry], live: &[Entry], seed: u64) -> Result<Trained, Tr
     let rule_chosen = best_f1_threshold(&train.rule, &train.toxic);
     let rule_wait_chosen = best_f1_threshold(&train.rule_wait, &train.toxic);
 
-    let model_points = [("s > 0.5", PAPER_THRESHOLD), ("F1 on training", chosen)];
+    let model_points = [
+        ("s > 0.5", PAPER_THRESHOLD),
+        ("the gadget's min_score", GADGET_MIN_SCORE),
+        ("F1 on training", chosen),
+    ];
     let rule_points = [("3 sigma", RULE_SIGMA), ("F1 on training", rule_chosen)];
     let test_scores = score_all(&forest, &test);
     let model = Eval::new(&test_scores, &test.toxic, &model_points);
