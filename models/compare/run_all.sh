@@ -17,7 +17,7 @@ py=${PYTHON:-/work/venv-sklearn/bin/python}
 odds=${ODDS:-../shared/data/odds}
 repeats=${REPEATS:-7}
 auc_seeds=${AUC_SEEDS:-10}
-odds_sets=${ODDS_SETS:-"4_breastw 29_Pima 18_Ionosphere 30_satellite 2_annthyroid 23_mammography 32_shuttle"}
+odds_sets=${ODDS_SETS:-"4_breastw 29_Pima 18_Ionosphere 30_satellite 2_annthyroid 23_mammography 32_shuttle 34_smtp 10_cover 16_http"}
 target=${CARGO_TARGET_DIR:-target}
 here=models/compare
 
