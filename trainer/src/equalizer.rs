@@ -173,6 +173,26 @@ fn samples(entry: &Entry, out: &mut Samples) -> Result<(), TrainError> {
     })
 }
 
+/// The vectors [`train`] fits and evaluates on, one split of them: row-major
+/// [`EQUALIZER`] rows and whether each is toxic. For comparisons outside the trainer
+/// (`models/compare/`); training itself keeps the rule scores and scenarios alongside.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SplitVectors {
+    pub x: Vec<f64>,
+    pub toxic: Vec<bool>,
+}
+
+/// The training and held-out vectors of `entries`, exactly as [`train`] extracts them
+/// (every 5th tick, toxic from the label's onset plus the settling time).
+pub fn split_vectors(entries: &[Entry]) -> Result<(SplitVectors, SplitVectors), TrainError> {
+    let (train, test) = crate::by_split(entries, samples)?;
+    let keep = |s: Samples| SplitVectors {
+        x: s.x,
+        toxic: s.toxic,
+    };
+    Ok((keep(train), keep(test)))
+}
+
 /// Flagged when `score > threshold`.
 fn confusion(scores: &[f64], truth: &[bool], threshold: f64) -> Confusion {
     let mut c = Confusion::new(&CLASSES);

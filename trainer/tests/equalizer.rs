@@ -98,6 +98,33 @@ fn trains_evaluates_and_writes_a_verifiable_model() {
     // The same data and seed give the same model, byte for byte.
     let again = qb_trainer::equalizer::train(&entries, &[], 7).unwrap();
     assert_eq!(again.artifact.to_bytes(), artifact.to_bytes());
+
+    // split_vectors (models/compare/) hands out exactly the vectors training used: the
+    // same rows, the same forest from them, the same held-out AUC.
+    let (tr, ho) = qb_trainer::equalizer::split_vectors(&entries).unwrap();
+    assert_eq!(
+        (tr.toxic.len(), ho.toxic.len()),
+        (trained.training_rows, trained.held_out_rows)
+    );
+    assert_eq!(tr.x.len(), tr.toxic.len() * EQUALIZER.len());
+    let refit = IsolationForest::fit(
+        &tr.x,
+        EQUALIZER.len(),
+        qb_models::iforest::IForestParams {
+            trees: 100,
+            subsample: 256,
+            seed: 7,
+        },
+    )
+    .unwrap();
+    assert_eq!(refit.encode(), artifact.payload);
+    let scores: Vec<f64> =
+        ho.x.chunks_exact(EQUALIZER.len())
+            .map(|r| refit.score(r))
+            .collect();
+    // Within an ulp: the metrics' AUC went through JSON.
+    let again_auc = qb_models::metrics::roc_auc(&scores, &ho.toxic).unwrap();
+    assert!((again_auc - auc).abs() < 1e-12, "{again_auc} vs {auc}");
 }
 
 #[test]
