@@ -36,3 +36,21 @@ pub fn validate_params(params: &[ParamSpec]) -> Result<(), TunerError> {
     }
     Ok(())
 }
+
+/// The named parameters out of a catalogue of known ones, in the order named: an
+/// unknown name is an error naming it.
+pub fn select_params(
+    catalogue: &[ParamSpec],
+    names: &[String],
+) -> Result<Vec<ParamSpec>, TunerError> {
+    names
+        .iter()
+        .map(|n| {
+            catalogue
+                .iter()
+                .find(|p| p.name == *n)
+                .cloned()
+                .ok_or_else(|| TunerError::UnknownParameter(n.clone()))
+        })
+        .collect()
+}

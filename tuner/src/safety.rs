@@ -17,6 +17,9 @@ pub struct SafetyConfig {
     pub max_cpu_cores: f64,
     /// Pause while the agent's memory is above this share of its budget.
     pub max_memory_fraction: f64,
+    /// The drop is taken of `max(|incumbent reward|, this)`: rewards are normalised so
+    /// a good setting scores near 1, and 10 % of a reward near 0 would be noise.
+    pub reward_scale: f64,
     /// Consecutive drops of the held setting itself before the tuner concludes the
     /// environment changed and searches again (one noisy period is not a change).
     pub confirm_drops: u32,
@@ -29,6 +32,7 @@ impl Default for SafetyConfig {
             rollback_drop: 0.10,
             max_cpu_cores: 0.5,
             max_memory_fraction: 0.8,
+            reward_scale: 0.5,
             confirm_drops: 2,
         }
     }
@@ -41,6 +45,7 @@ impl SafetyConfig {
             ("safety.rollback_drop", self.rollback_drop, 1.0),
             ("safety.max_cpu_cores", self.max_cpu_cores, f64::MAX),
             ("safety.max_memory_fraction", self.max_memory_fraction, 1.0),
+            ("safety.reward_scale", self.reward_scale, f64::MAX),
         ] {
             if !(v.is_finite() && v >= 0.0 && v <= max) {
                 return Err(TunerError::BadConfig {
@@ -59,9 +64,9 @@ impl SafetyConfig {
     }
 
     /// Whether `reward` is more than `rollback_drop` below `reference`. Relative to
-    /// `|reference|` (floored, so a reference near 0 is not a hair trigger).
+    /// `|reference|`, floored at `reward_scale` so a reference near 0 is no hair trigger.
     pub fn dropped(&self, reference: f64, reward: f64) -> bool {
-        reference - reward > self.rollback_drop * reference.abs().max(1e-6)
+        reference - reward > self.rollback_drop * reference.abs().max(self.reward_scale)
     }
 
     /// Why tuning must pause now, if it must.
@@ -162,7 +167,7 @@ mod tests {
         assert!(s.dropped(1.0, 0.89));
         assert!(!s.dropped(1.0, 0.91));
         assert!(s.dropped(-1.0, -1.2));
-        assert!(!s.dropped(0.0, -1e-9));
+        assert!(!s.dropped(0.0, -0.04) && s.dropped(0.0, -0.06));
     }
 
     #[test]

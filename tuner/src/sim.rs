@@ -267,7 +267,8 @@ pub struct Step {
     pub best: Option<Vec<f64>>,
 }
 
-/// Runs `tuner` against `env` for `periods` periods of `period_s`, applying every change.
+/// Runs `tuner` against `env` for `periods` periods of `period_s`, applying every
+/// change; the time goes on from the tuner's last observation.
 pub fn run(
     tuner: &mut Tuner,
     env: &mut Env,
@@ -275,8 +276,9 @@ pub fn run(
     period_s: f64,
 ) -> Result<Vec<Step>, TunerError> {
     let mut steps = Vec::with_capacity(periods);
+    let start = tuner.last_time().unwrap_or(0.0);
     for k in 1..=periods {
-        let t_s = k as f64 * period_s;
+        let t_s = start + k as f64 * period_s;
         let setting = tuner.current().to_vec();
         let (reward, load) = env.sample(&setting, t_s);
         let change = tuner.observe(&Observation { t_s, reward, load })?;

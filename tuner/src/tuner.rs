@@ -86,6 +86,22 @@ impl TunerConfig {
     }
 }
 
+/// Rewards below the lower quartile are raised to it. A search's worst trials can be
+/// far worse than its good ones (an overrunning interval costs more than any buffer
+/// gains); left alone they set the process's scale, and the differences among good
+/// settings, the ones that matter, shrink toward the noise.
+fn clip_low(mut ys: Vec<f64>) -> Vec<f64> {
+    let mut sorted = ys.clone();
+    sorted.sort_by(f64::total_cmp);
+    if let Some(&floor) = sorted.get(sorted.len() / QUANTILE) {
+        for y in &mut ys {
+            *y = y.max(floor);
+        }
+    }
+    ys
+}
+const QUANTILE: usize = 4;
+
 fn bad(field: &'static str, problem: &str) -> TunerError {
     TunerError::BadConfig {
         field,
@@ -218,6 +234,16 @@ impl Tuner {
         &self.current
     }
 
+    /// The value in force of the parameter called `name`.
+    pub fn value_of(&self, name: &str) -> Result<f64, TunerError> {
+        self.config
+            .params
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| self.current[i])
+            .ok_or_else(|| TunerError::UnknownParameter(name.to_string()))
+    }
+
     /// The best setting known, once there is one.
     pub fn best(&self) -> Option<&[f64]> {
         self.incumbent.as_ref().map(|(s, _)| s.as_slice())
@@ -229,6 +255,11 @@ impl Tuner {
 
     pub fn stats(&self) -> TunerStats {
         self.stats
+    }
+
+    /// The time of the last observation.
+    pub fn last_time(&self) -> Option<f64> {
+        self.last_t
     }
 
     /// Why the last observation was ignored, if it was.
@@ -333,14 +364,17 @@ impl Tuner {
             self.strikes = 0;
         }
         let gp = self.fit()?;
+        let n = self.history.len();
+        let budget_spent = n >= self.config.search.max_trials;
+        // With the budget spent, converging onto the best is the way back anyway.
         if dropped
             && !at_incumbent
+            && !budget_spent
             && let Some((last_good, _)) = previous
         {
             self.stats.rollbacks += 1;
             return Ok(Some((last_good, Reason::Rollback)));
         }
-        let n = self.history.len();
         if n < self.config.initial_points() {
             let x = halton(self.design, &self.shift);
             self.design += 1;
@@ -363,8 +397,7 @@ impl Tuner {
             .incumbent
             .as_ref()
             .map_or(0.0, |(_, r)| r.abs().max(1e-6));
-        let budget_spent = n >= self.config.search.max_trials;
-        let settled = n >= self.config.initial_points() + 3 * self.current.len()
+        let settled = n >= self.config.initial_points() + 5 * self.current.len()
             && ei < self.config.search.ei_threshold * reference;
         if budget_spent || settled {
             self.phase = Phase::Holding;
@@ -379,7 +412,7 @@ impl Tuner {
     /// the highest posterior mean (not the highest raw reward, which favours luck).
     fn fit(&mut self) -> Result<Gp, TunerError> {
         let xs: Vec<Vec<f64>> = self.history.iter().map(|t| t.x.clone()).collect();
-        let ys: Vec<f64> = self.history.iter().map(|t| t.reward).collect();
+        let ys = clip_low(self.history.iter().map(|t| t.reward).collect());
         let gp = Gp::fit(&xs, &ys)?;
         let (i, mean) = self.best_trial(&gp);
         self.incumbent = Some((self.history[i].setting.clone(), gp.unstandardise(mean)));
