@@ -7,7 +7,7 @@
 use crate::reward::{RewardWeights, Sample};
 use crate::rng::SplitMix64;
 use crate::safety::Load;
-use crate::{Change, Observation, ParamSpec, Scale, Tuner, TunerError};
+use crate::{Change, Observation, ParamSpec, Phase, Scale, Tuner, TunerError};
 
 /// Environment names, for cases and error messages.
 pub const ENVIRONMENTS: [&str; 6] = [
@@ -265,6 +265,9 @@ pub struct Step {
     pub change: Option<Change>,
     /// The tuner's best setting after this period.
     pub best: Option<Vec<f64>>,
+    /// The tuner's phase and trials so far, after this period.
+    pub phase: Phase,
+    pub trials: u64,
 }
 
 /// Runs `tuner` against `env` for `periods` periods of `period_s`, applying every
@@ -288,6 +291,8 @@ pub fn run(
             reward,
             change,
             best: tuner.best().map(<[f64]>::to_vec),
+            phase: tuner.phase(),
+            trials: tuner.stats().trials,
         });
     }
     Ok(steps)
