@@ -8,12 +8,14 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Records per send: one write (or one POST) per batch.
-const BATCH_LINES: usize = 1000;
+/// Records per send: one write (or one POST) per batch. The line count can be changed
+/// while running (gadgetd's tuner), so it lives in `Shared`.
+pub const BATCH_LINES: usize = 1000;
 const BATCH_BYTES: usize = 1 << 20;
 /// Waits between retries of a failed batch, doubling up to the maximum.
 const RETRY_MIN: Duration = Duration::from_millis(250);
@@ -113,6 +115,7 @@ struct Shared {
     wake: Condvar,
     max_lines: usize,
     max_bytes: usize,
+    batch_lines: AtomicUsize,
 }
 
 impl Shared {
@@ -146,6 +149,7 @@ impl Forwarder {
             wake: Condvar::new(),
             max_lines: max_lines.max(1),
             max_bytes: max_bytes.max(1),
+            batch_lines: AtomicUsize::new(BATCH_LINES),
         });
         let sink = spec.describe();
         let thread = {
@@ -180,6 +184,13 @@ impl Forwarder {
         drop(s);
         self.shared.wake.notify_one();
         true
+    }
+
+    /// Records per send from the next batch on (at least 1).
+    pub fn set_batch_lines(&self, lines: usize) {
+        self.shared
+            .batch_lines
+            .store(lines.max(1), Ordering::Relaxed);
     }
 
     pub fn stats(&self) -> ForwardStats {
@@ -229,8 +240,9 @@ fn send_loop(shared: &Shared, mut sink: Sink) {
                 return;
             }
             let mut bytes = 0;
+            let batch_lines = shared.batch_lines.load(Ordering::Relaxed);
             while let Some(r) = s.queue.front() {
-                if !batch.is_empty() && (batch.len() >= BATCH_LINES || bytes >= BATCH_BYTES) {
+                if !batch.is_empty() && (batch.len() >= batch_lines || bytes >= BATCH_BYTES) {
                     break;
                 }
                 bytes += r.len();
