@@ -72,6 +72,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         signals,
     };
     daemon.publish_engine();
+    if let Some(t) = &daemon.tuning {
+        lock(&daemon.metrics).set_tuner(t.metrics().clone());
+    }
     daemon.log_models();
     tracing::info!(
         "gadgetd started: mode {}, interval {}, config {}",
@@ -193,7 +196,10 @@ impl Daemon {
         };
         let paused = qb_gadgets::PauseSwitch::paused(&self.pause).is_some();
         let interval = self.settings.interval;
-        let applied = tuning.after_tick(Instant::now(), tick, interval, log_totals, paused);
+        let Some(applied) = tuning.after_tick(Instant::now(), tick, interval, log_totals, paused)
+        else {
+            return;
+        };
         lock(&self.metrics).set_tuner(tuning.metrics().clone());
         for a in applied {
             match a {

@@ -265,8 +265,8 @@ impl Tuning {
         &self.metrics
     }
 
-    /// After every tick: counts it, and at the end of a period asks the tuner. The
-    /// values to apply (enforce only; empty otherwise).
+    /// After every tick: counts it, and at the end of a period asks the tuner. None
+    /// between periods; at a period's end, the values to apply (none in dry-run).
     pub fn after_tick(
         &mut self,
         now: Instant,
@@ -274,11 +274,11 @@ impl Tuning {
         interval: Duration,
         logs: LogTotals,
         pause_file: bool,
-    ) -> Vec<Applied> {
+    ) -> Option<Vec<Applied>> {
         self.window.ticks += 1;
         self.window.tick_seconds += tick.as_secs_f64();
         if now.duration_since(self.window.since) < self.period {
-            return Vec::new();
+            return None;
         }
         let secs = now.duration_since(self.window.since).as_secs_f64();
         let cpu_now = self_cpu_seconds();
@@ -295,7 +295,7 @@ impl Tuning {
         };
         let applied = self.evaluate(now, interval, logs, load);
         self.window.cpu_seconds = cpu_now;
-        applied
+        Some(applied)
     }
 
     /// Ends the period at `now` with its measurements: reward, tuner, metrics, logs.
