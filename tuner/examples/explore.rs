@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for name in ENVIRONMENTS {
         let mut firsts = Vec::new();
+        let (mut held_within, mut holds, mut rollbacks) = (0, Vec::new(), Vec::new());
         for seed in 1..=seeds {
             let mut env = Env::new(name, seed, noise)?;
             let mut tuner = Tuner::new(TunerConfig {
@@ -37,16 +38,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let held_from = steps
                 .iter()
-                .position(|s| {
-                    s.change
-                        .as_ref()
-                        .is_some_and(|c| c.reason == qb_tuner::Reason::Converge)
-                })
+                .position(|s| s.phase == Phase::Holding)
                 .unwrap_or(steps.len());
             let fin = tuner.current().to_vec();
             let fr = env.expected(&fin, 0.0);
             let st = tuner.stats();
             firsts.push(first.unwrap_or(999));
+            held_within += usize::from(within(&fin));
+            holds.push(steps.get(held_from).map_or(999, |s| s.trials));
+            rollbacks.push(st.rollbacks);
             println!(
                 "{name:<19} {seed:>4}  {best:>6.3}  {fr:>6.3}  {:>5.1}  {:>7}  {:>6}  {:>9}  {:>7}  {:>5} {:?}",
                 100.0 * (best - fr) / best.abs(),
@@ -63,10 +63,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         firsts.sort_unstable();
+        holds.sort_unstable();
+        rollbacks.sort_unstable();
+        let n = firsts.len();
+        let reached = firsts.iter().filter(|f| **f != 999).count();
         println!(
-            "  {name}: trials to within 5 %: median {} max {}",
-            firsts[firsts.len() / 2],
-            firsts[firsts.len() - 1]
+            "  {name}: held within 5 % in {held_within}/{n}; best within 5 % in {reached}/{n}, \
+             after median {} trials (max of those {}); held after median {} trials (max {}); \
+             median rollbacks {}",
+            firsts[n / 2],
+            firsts[..reached].last().copied().unwrap_or(0),
+            holds[n / 2],
+            holds[n - 1],
+            rollbacks[n / 2],
         );
     }
     Ok(())

@@ -102,6 +102,9 @@ fn clip_low(mut ys: Vec<f64>) -> Vec<f64> {
 }
 const QUANTILE: usize = 4;
 
+/// Held trials before their own mean replaces the process's as the hold's reference.
+const HELD_REFERENCE: u32 = 3;
+
 fn bad(field: &'static str, problem: &str) -> TunerError {
     TunerError::BadConfig {
         field,
@@ -193,6 +196,8 @@ pub struct Tuner {
     design: u64,
     /// Consecutive drops of the incumbent itself.
     strikes: u32,
+    /// Rewards seen while holding (not dropped ones): their mean becomes the reference.
+    held: (f64, u32),
     last_t: Option<f64>,
     last_pause: Option<Pause>,
     last_ei: Option<f64>,
@@ -218,6 +223,7 @@ impl Tuner {
             shift,
             design: 1,
             strikes: 0,
+            held: (0.0, 0),
             last_t: None,
             last_pause: None,
             last_ei: None,
@@ -401,6 +407,7 @@ impl Tuner {
             && ei < self.config.search.ei_threshold * reference;
         if budget_spent || settled {
             self.phase = Phase::Holding;
+            self.held = (0.0, 0);
             self.strikes = 0;
             let best = self.incumbent.as_ref().map(|(s, _)| s.clone());
             return Ok(best.map(|b| (b, Reason::Converge)));
@@ -436,8 +443,16 @@ impl Tuner {
     }
 
     /// A held trial: nothing moves unless the held setting keeps dropping.
+    /// The reference is the process's mean at the held setting until a few held trials
+    /// give their own mean: the best of a noisy search tends to be its luckiest, and
+    /// measuring against that luck would call noise a degradation.
     fn hold(&mut self, reward: f64) -> Option<(Vec<f64>, Reason)> {
-        let reference = self.incumbent.as_ref().map(|(_, r)| *r)?;
+        let (sum, n) = self.held;
+        let reference = if n >= HELD_REFERENCE {
+            sum / f64::from(n)
+        } else {
+            self.incumbent.as_ref().map(|(_, r)| *r)?
+        };
         if self.config.safety.dropped(reference, reward) {
             self.strikes += 1;
             if self.strikes >= self.config.safety.confirm_drops {
@@ -445,6 +460,7 @@ impl Tuner {
             }
         } else {
             self.strikes = 0;
+            self.held = (sum + reward, n + 1);
         }
         None
     }
