@@ -33,7 +33,7 @@ impl Default for SafetyConfig {
             max_cpu_cores: 0.5,
             max_memory_fraction: 0.8,
             reward_scale: 0.5,
-            confirm_drops: 2,
+            confirm_drops: 3,
         }
     }
 }
