@@ -437,6 +437,22 @@ mod tests {
     }
 
     #[test]
+    fn the_batch_size_can_change_while_running() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let spec = SinkSpec::parse(&format!("http://127.0.0.1:{port}/in")).unwrap();
+        let mut f = Forwarder::start(spec, 100, 1 << 20).unwrap();
+        f.set_batch_lines(10);
+        let queued = (0..1000).filter(|i| f.push(format!("r{i}"))).count();
+        // The sender now holds at most 10 out of the queue, not 100.
+        assert!((100..=110).contains(&queued), "{queued}");
+        assert_eq!(f.stop().dropped, 1000);
+    }
+
+    #[test]
     fn the_byte_bound_holds_for_large_records() {
         let dir = tempfile::tempdir().unwrap();
         // A directory where the file should be: every open fails.
