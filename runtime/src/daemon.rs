@@ -361,7 +361,7 @@ fn empty_registry() -> anyhow::Result<Registry> {
     registry.map_err(|e| anyhow!("no models at all: {e}"))
 }
 
-/// The tuner, when `[tuner]` says `enabled = true`; said once either way.
+/// The tuner, when `[tuner]` says `enabled = true` (its ranges logged once).
 fn start_tuning(settings: &Settings) -> anyhow::Result<Option<Tuning>> {
     let Some(section) = settings.tuner.as_ref().filter(|t| t.enabled) else {
         return Ok(None);
