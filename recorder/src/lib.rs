@@ -245,6 +245,14 @@ impl Recorder {
         self.stats
     }
 
+    /// Changes the most bytes read from one log file per tick (gadgetd's tuner); a
+    /// no-op without the logs table.
+    pub fn set_log_bytes_per_tick(&mut self, bytes: u64) {
+        if let Some(t) = &mut self.logs {
+            t.set_max_bytes_per_poll(bytes);
+        }
+    }
+
     /// Collects one frame stamped `ts_ns`. Never fails: what cannot be read is counted.
     pub fn collect(&mut self, ts_ns: i64) -> Frame {
         let mut frame = Frame::new(ts_ns, self.host.clone());

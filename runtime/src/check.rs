@@ -175,6 +175,21 @@ pub fn summary(file: &ConfigFile) -> String {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "tuner: {}",
+        match file.tuner.as_ref().filter(|t| t.enabled) {
+            None => "off".to_string(),
+            Some(t) => format!(
+                "{} every {} ({})",
+                t.mode.name(),
+                t.period,
+                t.params
+                    .as_ref()
+                    .map_or("every parameter that applies".to_string(), |p| p.join(", "))
+            ),
+        }
+    );
     out
 }
 

@@ -17,6 +17,7 @@ use crate::metrics::{Metrics, SharedMetrics, lock};
 use crate::output::Output;
 use crate::pause::ReloadablePause;
 use crate::settings::{ConfigFile, Settings, parse_interval};
+use crate::tuning::{Applied, LogTotals, Tuning};
 
 /// The live tables: what the gadgets read. Syscalls need root for eBPF and otherwise
 /// fall back to sampling /proc; the recorder says which it got.
@@ -51,6 +52,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let pause = ReloadablePause::new(settings.config.policy.pause_file.clone());
     let actuator = LinuxActuator::new().map_err(|e| anyhow!("actuator: {e}"))?;
     let engine = qb_gadgets::engine(&settings.config, &registry, actuator, pause.clone());
+    let tuning = start_tuning(&settings)?;
     let alerts = settings.logs.as_ref().and_then(|l| l.alerts.clone());
     let output = Output::new(
         settings.quiet,
@@ -63,12 +65,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         recorder,
         engine,
         logs,
+        tuning,
         pause,
         output,
         metrics,
         signals,
     };
     daemon.publish_engine();
+    if let Some(t) = &daemon.tuning {
+        lock(&daemon.metrics).set_tuner(t.metrics().clone());
+    }
     daemon.log_models();
     tracing::info!(
         "gadgetd started: mode {}, interval {}, config {}",
@@ -104,6 +110,8 @@ struct Daemon {
     engine: Engine<LinuxActuator, ReloadablePause>,
     /// The log pipeline (`[logs]`): redacts each frame's lines before the engine.
     logs: Option<LogPipeline>,
+    /// `[tuner]` with `enabled = true`: asked after every tick, acts once per period.
+    tuning: Option<Tuning>,
     pause: ReloadablePause,
     output: Output,
     metrics: SharedMetrics,
@@ -163,13 +171,47 @@ impl Daemon {
         self.output.tick(&report);
         let mut metrics = lock(&self.metrics);
         metrics.record_tick(t0.elapsed(), engine, &report);
+        let mut log_totals = LogTotals::default();
         if let Some(logs) = &mut self.logs {
             let flushes = logs.forward(&frame, &report);
             self.output.events(&flushes);
             let backlog = self.recorder.stats().logs.backlog_bytes;
-            metrics.set_logs(logs.stats(backlog).clone());
+            let stats = logs.stats(backlog).clone();
+            log_totals = LogTotals {
+                sent: stats.forward.sent,
+                dropped: stats.forward.dropped,
+                backlog_bytes: stats.backlog_bytes,
+            };
+            metrics.set_logs(stats);
         }
+        drop(metrics);
+        self.tune(t0.elapsed(), log_totals);
         report.sample_faster
+    }
+
+    /// `[tuner]`: what a finished period's proposal changes (enforce only).
+    fn tune(&mut self, tick: Duration, log_totals: LogTotals) {
+        let Some(tuning) = &mut self.tuning else {
+            return;
+        };
+        let paused = qb_gadgets::PauseSwitch::paused(&self.pause).is_some();
+        let interval = self.settings.interval;
+        let Some(applied) = tuning.after_tick(Instant::now(), tick, interval, log_totals, paused)
+        else {
+            return;
+        };
+        lock(&self.metrics).set_tuner(tuning.metrics().clone());
+        for a in applied {
+            match a {
+                Applied::Interval(d) => self.settings.interval = d,
+                Applied::LogBytesPerTick(b) => self.recorder.set_log_bytes_per_tick(b),
+                Applied::BatchLines(n) => {
+                    if let Some(logs) = &self.logs {
+                        logs.set_batch_lines(n);
+                    }
+                }
+            }
+        }
     }
 
     /// Sleeps until `due`, reloading on SIGHUP meanwhile; false on SIGTERM or SIGINT.
@@ -221,6 +263,9 @@ impl Daemon {
         self.reload_daemon_section(&file.daemon);
         if file.logs != self.settings.logs {
             tracing::warn!("[logs] changed: it takes effect at the next restart");
+        }
+        if file.tuner != self.settings.tuner {
+            tracing::warn!("[tuner] changed: it takes effect at the next restart");
         }
         self.settings.config = config;
         self.publish_engine();
@@ -314,6 +359,22 @@ fn empty_registry() -> anyhow::Result<Registry> {
     let registry = Registry::from_dir(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     registry.map_err(|e| anyhow!("no models at all: {e}"))
+}
+
+/// The tuner, when `[tuner]` says `enabled = true` (its ranges logged once).
+fn start_tuning(settings: &Settings) -> anyhow::Result<Option<Tuning>> {
+    let Some(section) = settings.tuner.as_ref().filter(|t| t.enabled) else {
+        return Ok(None);
+    };
+    let tuning = Tuning::new(
+        section,
+        settings.interval,
+        settings.logs.as_ref(),
+        Instant::now(),
+    )
+    .map_err(|e| anyhow!(e))?;
+    tracing::info!("{}", tuning.describe());
+    Ok(Some(tuning))
 }
 
 fn start_recorder(logs: Option<&LogsSection>) -> anyhow::Result<Recorder> {

@@ -68,6 +68,8 @@ pub struct Metrics {
     mode: String,
     /// The log pipeline's counters, when it runs.
     logs: Option<LogStats>,
+    /// The tuner's, when `[tuner]` is enabled.
+    tuner: Option<crate::tuning::TunerMetrics>,
 }
 
 pub type SharedMetrics = Arc<Mutex<Metrics>>;
@@ -118,6 +120,10 @@ impl Metrics {
 
     pub fn set_logs(&mut self, stats: LogStats) {
         self.logs = Some(stats);
+    }
+
+    pub fn set_tuner(&mut self, tuner: crate::tuning::TunerMetrics) {
+        self.tuner = Some(tuner);
     }
 
     pub fn set_mode(&mut self, mode: Mode) {
@@ -187,6 +193,9 @@ impl Metrics {
         let _ = writeln!(out, "qbranch_mode{} 1", labels(&[("mode", &self.mode)]));
         if let Some(logs) = &self.logs {
             render_logs(logs, &mut out);
+        }
+        if let Some(tuner) = &self.tuner {
+            tuner.render(&mut out);
         }
         if let Some(bytes) = resident_bytes {
             write_family(
@@ -302,11 +311,11 @@ fn render_logs(logs: &LogStats, out: &mut String) {
     }
 }
 
-fn write_family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(crate) fn write_family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-fn labels(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> String {
     let inner: Vec<String> = pairs
         .iter()
         .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))

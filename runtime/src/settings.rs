@@ -1,7 +1,8 @@
 //! The config file and the daemon's own settings.
 //!
-//! The file is qb-gadgets' `Config` (mode, policy, gadgets, rules, hooks) plus two
-//! optional tables that only gadgetd reads: `[daemon]` and `[logs]` (the log pipeline).
+//! The file is qb-gadgets' `Config` (mode, policy, gadgets, rules, hooks) plus three
+//! optional tables that only gadgetd reads: `[daemon]`, `[logs]` (the log pipeline)
+//! and `[tuner]` (tuning gadgetd's own parameters, `tuning.rs`).
 //! They are taken out of the parsed table before the rest goes to `Config::from_table`,
 //! so every part keeps refusing unknown keys by name. Command-line flags override
 //! `[daemon]`.
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 use crate::cli::RunArgs;
 use crate::logs::LogsSection;
+use crate::tuning::TunerSection;
 
 /// The Oracle's LSTM was trained on 1 s ticks: its sequences mean "the last N seconds"
 /// only at this interval, so a different one is allowed but changes what it sees.
@@ -57,6 +59,7 @@ pub struct ConfigFile {
     pub config: Config,
     pub daemon: DaemonSection,
     pub logs: Option<LogsSection>,
+    pub tuner: Option<TunerSection>,
 }
 
 impl ConfigFile {
@@ -103,12 +106,14 @@ impl ConfigFile {
                 )));
             }
         };
+        let tuner = TunerSection::take(&mut table, logs.is_some()).map_err(named)?;
         let config = Config::from_table(table).map_err(|e| named(e.to_string()))?;
         Ok(ConfigFile {
             path: path.to_path_buf(),
             config,
             daemon,
             logs,
+            tuner,
         })
     }
 }
@@ -132,14 +137,21 @@ pub struct Settings {
     pub daemon: DaemonSection,
     /// The log pipeline, when the file has `[logs]`.
     pub logs: Option<LogsSection>,
+    /// `[tuner]`, when the file has it (it may still say `enabled = false`).
+    pub tuner: Option<TunerSection>,
 }
 
 impl Settings {
     pub fn resolve(args: &RunArgs) -> Result<Settings, InputError> {
         let file = args.config.as_deref().map(ConfigFile::load).transpose()?;
-        let (mut config, daemon, logs) = match &file {
-            Some(f) => (f.config.clone(), f.daemon.clone(), f.logs.clone()),
-            None => (Config::default(), DaemonSection::default(), None),
+        let (mut config, daemon, logs, tuner) = match &file {
+            Some(f) => (
+                f.config.clone(),
+                f.daemon.clone(),
+                f.logs.clone(),
+                f.tuner.clone(),
+            ),
+            None => (Config::default(), DaemonSection::default(), None, None),
         };
         if let Some(mode) = args.mode {
             config.mode = mode;
@@ -182,6 +194,7 @@ impl Settings {
             quiet: args.quiet,
             daemon,
             logs,
+            tuner,
         })
     }
 
@@ -270,6 +283,8 @@ mod tests {
             ("[logs]\nfiles = [\"/x\"]\nsink = \"https://a/b\"", "TLS"),
             ("[logs]\nfiles = [\"/x\"]\nbuffer_lines = 0", "buffer_lines"),
             ("[logs]\nfiles = [\"/x\"]\nsinks = \"stdout\"", "sinks"),
+            ("[tuner]\nenabled = \"yes\"", "[tuner]"),
+            ("[tuner]\nparams = [\"batch_lines\"]", "need [logs]"),
             (
                 "[logs]\nfiles = [\"/x\"]\n[logs.redact.policy]\nemail = \"shout\"",
                 "shout",

@@ -164,6 +164,22 @@ fn the_unit_runs_the_daemon_on_the_example_config() {
     assert_eq!(code, 0, "{stderr}");
 }
 
+#[test]
+fn check_shows_the_tuner_and_refuses_a_bad_one() {
+    let (code, stdout, stderr) = check("");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("tuner: off"), "{stdout}");
+    let (code, stdout, stderr) = check("[tuner]\nenabled = true\nparams = [\"interval\"]");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("tuner: dry_run every 60s (interval)"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = check("[tuner]\nenabled = true\nparams = [\"batch_lines\"]");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("need [logs]"), "{stderr}");
+}
+
 // ---- live ------------------------------------------------------------------------
 
 fn live_skip_reason() -> Option<&'static str> {
@@ -232,6 +248,64 @@ fn live_run_prints_json_serves_metrics_and_stops_on_sigterm() {
         assert!(v["event"] == "action" || v["event"] == "refusal", "{line}");
     }
     assert!(d.stderr_text().contains("gadgetd stopped"));
+}
+
+/// `[tuner]` end to end: in enforce a proposal is applied (and counted so); in dry-run
+/// the same proposals are only logged and counted.
+#[test]
+fn live_tuner_applies_in_enforce_and_only_records_in_dry_run() {
+    if let Some(reason) = live_skip_reason() {
+        println!("skipped: {reason}");
+        return;
+    }
+    for (mode, applied) in [("enforce", "true"), ("dry-run", "false")] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("gadgetd.toml");
+        // A 1 s period and no cooldown, so a test sees proposals in seconds; the CPU
+        // limit is lifted so a loaded test machine does not pause it.
+        std::fs::write(
+            &config,
+            format!(
+                "[daemon]\ninterval = \"200ms\"\n[tuner]\nenabled = true\nmode = {mode:?}\n\
+                 period = \"1s\"\nparams = [\"interval\"]\n[tuner.safety]\ncooldown_s = 0.0\n\
+                 max_cpu_cores = 64.0\n"
+            ),
+        )
+        .unwrap();
+        let mut d = Daemon::start(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--metrics",
+            "127.0.0.1:0",
+            "--duration",
+            "10m",
+            "--quiet",
+        ]);
+        let addr = d.metrics_addr();
+        let want =
+            format!("qbranch_tuner_proposals_total{{reason=\"explore\",applied=\"{applied}\"}}");
+        let text = d.wait_for("a proposal in /metrics", |_| {
+            scrape(addr).filter(|t| t.contains(&want))
+        });
+        assert!(
+            text.contains("qbranch_tuner_value{param=\"interval\""),
+            "{text}"
+        );
+        let stderr = d.stderr_text();
+        assert!(
+            stderr.contains("tuner: explore: interval 0.2 -> "),
+            "{stderr}"
+        );
+        let how = if applied == "true" {
+            "(applied)"
+        } else {
+            "(dry-run, not applied)"
+        };
+        assert!(stderr.contains(how), "{stderr}");
+        d.signal(libc::SIGTERM);
+        let status = d.wait_exit();
+        assert!(status.success(), "{status}; stderr:\n{}", d.stderr_text());
+    }
 }
 
 #[test]

@@ -139,6 +139,11 @@ impl LogTailer {
         Ok(tailer)
     }
 
+    /// The per-file budget of the next polls (at least 1 byte).
+    pub fn set_max_bytes_per_poll(&mut self, bytes: u64) {
+        self.max_bytes_per_poll = bytes.max(1);
+    }
+
     /// Unreadable matched paths as of the last poll, as `path: reason`. Each is also
     /// logged once (with `tracing`) when it first becomes unreadable.
     pub fn problems(&self) -> Vec<String> {

@@ -8,12 +8,14 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Records per send: one write (or one POST) per batch.
-const BATCH_LINES: usize = 1000;
+/// Records per send: one write (or one POST) per batch. The line count can be changed
+/// while running (gadgetd's tuner), so it lives in `Shared`.
+pub const BATCH_LINES: usize = 1000;
 const BATCH_BYTES: usize = 1 << 20;
 /// Waits between retries of a failed batch, doubling up to the maximum.
 const RETRY_MIN: Duration = Duration::from_millis(250);
@@ -113,6 +115,7 @@ struct Shared {
     wake: Condvar,
     max_lines: usize,
     max_bytes: usize,
+    batch_lines: AtomicUsize,
 }
 
 impl Shared {
@@ -146,6 +149,7 @@ impl Forwarder {
             wake: Condvar::new(),
             max_lines: max_lines.max(1),
             max_bytes: max_bytes.max(1),
+            batch_lines: AtomicUsize::new(BATCH_LINES),
         });
         let sink = spec.describe();
         let thread = {
@@ -180,6 +184,13 @@ impl Forwarder {
         drop(s);
         self.shared.wake.notify_one();
         true
+    }
+
+    /// Records per send from the next batch on (at least 1).
+    pub fn set_batch_lines(&self, lines: usize) {
+        self.shared
+            .batch_lines
+            .store(lines.max(1), Ordering::Relaxed);
     }
 
     pub fn stats(&self) -> ForwardStats {
@@ -229,8 +240,9 @@ fn send_loop(shared: &Shared, mut sink: Sink) {
                 return;
             }
             let mut bytes = 0;
+            let batch_lines = shared.batch_lines.load(Ordering::Relaxed);
             while let Some(r) = s.queue.front() {
-                if !batch.is_empty() && (batch.len() >= BATCH_LINES || bytes >= BATCH_BYTES) {
+                if !batch.is_empty() && (batch.len() >= batch_lines || bytes >= BATCH_BYTES) {
                     break;
                 }
                 bytes += r.len();
@@ -422,6 +434,22 @@ mod tests {
         assert_eq!(stats.dropped, 1000);
         assert!(stats.send_errors >= 1);
         assert_eq!((stats.buffered_lines, stats.buffered_bytes), (0, 0));
+    }
+
+    #[test]
+    fn the_batch_size_can_change_while_running() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let spec = SinkSpec::parse(&format!("http://127.0.0.1:{port}/in")).unwrap();
+        let mut f = Forwarder::start(spec, 100, 1 << 20).unwrap();
+        f.set_batch_lines(10);
+        let queued = (0..1000).filter(|i| f.push(format!("r{i}"))).count();
+        // The sender now holds at most 10 out of the queue, not 100.
+        assert!((100..=110).contains(&queued), "{queued}");
+        assert_eq!(f.stop().dropped, 1000);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use qb_signals::{Frame, LogRow};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-pub use forward::{ForwardStats, Forwarder, SinkSpec};
+pub use forward::{BATCH_LINES, ForwardStats, Forwarder, SinkSpec};
 
 /// `[logs]` in gadgetd's config file. Without it (or with no `files`) there is no
 /// pipeline.
@@ -296,6 +296,11 @@ impl LogPipeline {
     }
 
     /// The counters, with the tailer's backlog as of this tick.
+    /// The forwarder's records per send (gadgetd's tuner).
+    pub fn set_batch_lines(&self, lines: usize) {
+        self.forwarder.set_batch_lines(lines);
+    }
+
     pub fn stats(&mut self, backlog_bytes: u64) -> &LogStats {
         self.stats.forward = self.forwarder.stats();
         self.stats.backlog_bytes = backlog_bytes;
