@@ -203,7 +203,7 @@ impl Recorder {
                     r.methods
                         .insert(table, format!("tailing {}", config.log_globs.join(", ")));
                 }
-                Table::Labels => {
+                Table::Labels | Table::Traces | Table::Requests => {
                     r.unavailable.insert(
                         table,
                         "labels are simulator ground truth; a live host has none".into(),
