@@ -1,5 +1,5 @@
 //! Runs the tuner on every simulated environment over seeds and prints what it did:
-//! `cargo run -p qb-tuner --example explore [noise_sd] [seeds]`. The numbers in
+//! `cargo run -p qb-tuner --example convergence [noise_sd] [seeds]`. The numbers in
 //! README.md come from here and from the tests' assertions.
 
 use qb_tuner::sim::{ENVIRONMENTS, Env, direction_changes, run};
