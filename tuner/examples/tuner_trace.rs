@@ -1,4 +1,4 @@
-//! One run, period by period: `cargo run -p qb-tuner --example trace ENV SEED`.
+//! One run, period by period: `cargo run -p qb-tuner --example tuner_trace ENV SEED`.
 
 use qb_tuner::sim::{Env, run};
 use qb_tuner::{SearchConfig, Tuner, TunerConfig};
@@ -9,7 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seed: u64 = args.get(2).map_or(Ok(1), |a| a.parse())?;
     let mut env = Env::new(name, seed, 0.01)?;
     let periods: usize = args.get(3).map_or(Ok(30), |a| a.parse())?;
-    // `trace ENV SEED PERIODS AT_S LOAD`: the load multiplied by LOAD from AT_S on.
+    // `tuner_trace ENV SEED PERIODS AT_S LOAD`: the load multiplied by LOAD from AT_S on.
     if let (Some(at), Some(f)) = (args.get(4), args.get(5)) {
         env.degrade = Some((at.parse()?, qb_tuner::sim::Degrade::Load(f.parse()?)));
     }
