@@ -6,11 +6,15 @@
 //!
 //! Labels are per connection: `toxic_query` on the toxic session from its start, and
 //! `toxic_negative` on the heavy-but-harmless connection.
+//!
+//! The service's query latency is reported as trace statistics too (`toxic_traces`):
+//! it rises while a toxic session runs and stays put for the negatives.
 
 use qb_signals::{ConnectionRow, Frame, LabelRow, ProcessRow, SignalSource, SystemRow};
 
 use crate::kinds::kinds;
 use crate::rng::Rng;
+use crate::toxic_traces::TraceModel;
 use crate::{Clock, Generator, START_NS, SimError};
 
 kinds! {
@@ -74,6 +78,8 @@ pub struct ToxicGenerator {
     /// locks, run queues). At 1 they burn as much CPU as before for less work (as live
     /// on two cores); a little above, slightly more.
     hog_inflation: f64,
+    /// Trace statistics of the service's queries, from a stream of its own.
+    traces: TraceModel,
     labels: Vec<LabelRow>,
 }
 
@@ -107,6 +113,7 @@ impl ToxicGenerator {
             hog_inflation: r.range(0.3, 1.05),
             sessions,
             special: None,
+            traces: TraceModel::new(seed),
             labels: Vec::new(),
             rng,
         })
@@ -159,7 +166,21 @@ impl ToxicGenerator {
             s.cpu_ticks += queries * 0.002 * cost * HZ + self.rng.unit() * 0.0005 * HZ * dt;
             s.bytes_received += queries * 300.0;
             s.bytes_acked += queries * 2_000.0;
+            // Queries queue behind the hog: latency grows as throughput shrinks.
+            let slowdown = cost / share.max(1e-9);
+            let port = s.remote_port;
+            self.traces.session(
+                ts,
+                dt,
+                i,
+                port,
+                queries,
+                slowdown,
+                share == 0.0,
+                &mut frame.requests,
+            );
         }
+        self.traces.flush(ts, &mut frame.traces);
         if let Some(sp) = &mut self.special {
             // One long statement (or a download's acks only): no data comes in.
             sp.idle_ms += dt * 1000.0;
