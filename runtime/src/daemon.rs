@@ -17,6 +17,7 @@ use crate::metrics::{Metrics, SharedMetrics, lock};
 use crate::output::Output;
 use crate::pause::ReloadablePause;
 use crate::settings::{ConfigFile, Settings, parse_interval};
+use crate::traces::TracesSection;
 
 /// The live tables: what the gadgets read. Syscalls need root for eBPF and otherwise
 /// fall back to sampling /proc; the recorder says which it got.
@@ -42,7 +43,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         // Tests and scripts read the port from this line.
         tracing::info!("metrics listening on {bound}");
     }
-    let recorder = start_recorder(settings.logs.as_ref())?;
+    let recorder = start_recorder(settings.logs.as_ref(), settings.traces.as_ref())?;
     let logs = settings
         .logs
         .as_ref()
@@ -169,6 +170,9 @@ impl Daemon {
             let backlog = self.recorder.stats().logs.backlog_bytes;
             metrics.set_logs(logs.stats(backlog).clone());
         }
+        if self.settings.traces.is_some() {
+            metrics.set_traces(self.recorder.stats().traces);
+        }
         report.sample_faster
     }
 
@@ -221,6 +225,9 @@ impl Daemon {
         self.reload_daemon_section(&file.daemon);
         if file.logs != self.settings.logs {
             tracing::warn!("[logs] changed: it takes effect at the next restart");
+        }
+        if file.traces != self.settings.traces {
+            tracing::warn!("[traces] changed: it takes effect at the next restart");
         }
         self.settings.config = config;
         self.publish_engine();
@@ -316,7 +323,10 @@ fn empty_registry() -> anyhow::Result<Registry> {
     registry.map_err(|e| anyhow!("no models at all: {e}"))
 }
 
-fn start_recorder(logs: Option<&LogsSection>) -> anyhow::Result<Recorder> {
+fn start_recorder(
+    logs: Option<&LogsSection>,
+    traces: Option<&TracesSection>,
+) -> anyhow::Result<Recorder> {
     let mut config = RecorderConfig {
         tables: TABLES.to_vec(),
         ..RecorderConfig::default()
@@ -325,6 +335,11 @@ fn start_recorder(logs: Option<&LogsSection>) -> anyhow::Result<Recorder> {
         config.tables.push(Table::Logs);
         config.log_globs = logs.files.clone();
         config.tail = logs.tail_config();
+    }
+    if let Some(traces) = traces {
+        // The recorder's feed fills each frame's traces and requests before the engine.
+        config.tables.extend([Table::Traces, Table::Requests]);
+        config.traces = Some(traces.intake().map_err(|e| anyhow!("[traces] {e}"))?);
     }
     let recorder = Recorder::new(&config).context("recorder")?;
     for (table, method) in recorder.methods() {

@@ -11,6 +11,7 @@ mod model_list;
 mod output;
 mod pause;
 mod settings;
+mod traces;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -1,7 +1,8 @@
 //! The config file and the daemon's own settings.
 //!
-//! The file is qb-gadgets' `Config` (mode, policy, gadgets, rules, hooks) plus two
-//! optional tables that only gadgetd reads: `[daemon]` and `[logs]` (the log pipeline).
+//! The file is qb-gadgets' `Config` (mode, policy, gadgets, rules, hooks) plus three
+//! optional tables that only gadgetd reads: `[daemon]`, `[logs]` (the log pipeline) and
+//! `[traces]` (the OTLP span intake).
 //! They are taken out of the parsed table before the rest goes to `Config::from_table`,
 //! so every part keeps refusing unknown keys by name. Command-line flags override
 //! `[daemon]`.
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 use crate::cli::RunArgs;
 use crate::logs::LogsSection;
+use crate::traces::TracesSection;
 
 /// The Oracle's LSTM was trained on 1 s ticks: its sequences mean "the last N seconds"
 /// only at this interval, so a different one is allowed but changes what it sees.
@@ -57,6 +59,7 @@ pub struct ConfigFile {
     pub config: Config,
     pub daemon: DaemonSection,
     pub logs: Option<LogsSection>,
+    pub traces: Option<TracesSection>,
 }
 
 impl ConfigFile {
@@ -103,12 +106,30 @@ impl ConfigFile {
                 )));
             }
         };
+        let traces = match table.remove("traces") {
+            None => None,
+            Some(toml::Value::Table(t)) => {
+                let traces = TracesSection::deserialize(toml::Value::Table(t))
+                    .map_err(|e| named(format!("[traces]: {e}")))?;
+                traces
+                    .intake()
+                    .map_err(|e| named(format!("[traces] {e}")))?;
+                Some(traces)
+            }
+            Some(other) => {
+                return Err(named(format!(
+                    "`traces` must be a table ([traces]), found a {}",
+                    other.type_str()
+                )));
+            }
+        };
         let config = Config::from_table(table).map_err(|e| named(e.to_string()))?;
         Ok(ConfigFile {
             path: path.to_path_buf(),
             config,
             daemon,
             logs,
+            traces,
         })
     }
 }
@@ -132,14 +153,21 @@ pub struct Settings {
     pub daemon: DaemonSection,
     /// The log pipeline, when the file has `[logs]`.
     pub logs: Option<LogsSection>,
+    /// The span intake, when the file has `[traces]`.
+    pub traces: Option<TracesSection>,
 }
 
 impl Settings {
     pub fn resolve(args: &RunArgs) -> Result<Settings, InputError> {
         let file = args.config.as_deref().map(ConfigFile::load).transpose()?;
-        let (mut config, daemon, logs) = match &file {
-            Some(f) => (f.config.clone(), f.daemon.clone(), f.logs.clone()),
-            None => (Config::default(), DaemonSection::default(), None),
+        let (mut config, daemon, logs, traces) = match &file {
+            Some(f) => (
+                f.config.clone(),
+                f.daemon.clone(),
+                f.logs.clone(),
+                f.traces.clone(),
+            ),
+            None => (Config::default(), DaemonSection::default(), None, None),
         };
         if let Some(mode) = args.mode {
             config.mode = mode;
@@ -182,6 +210,7 @@ impl Settings {
             quiet: args.quiet,
             daemon,
             logs,
+            traces,
         })
     }
 
@@ -244,6 +273,11 @@ mod tests {
         assert_eq!(f.daemon.interval.as_deref(), Some("2s"));
         assert_eq!(parse("").unwrap().daemon, DaemonSection::default());
         assert_eq!(parse("").unwrap().logs, None);
+        assert_eq!(parse("").unwrap().traces, None);
+        assert_eq!(
+            parse("[traces]").unwrap().traces,
+            Some(crate::traces::TracesSection::default())
+        );
         let logs = parse(
             "[logs]\nfiles = [\"/var/log/app/*.log\"]\n[logs.redact.policy]\nemail = \"hash\"",
         )
@@ -266,6 +300,9 @@ mod tests {
             ("[daemon]\nmetrics = \"0.0.0.0:9464\"", "loopback"),
             ("daemon = 3", "table"),
             ("logs = 3", "table"),
+            ("traces = 3", "table"),
+            ("[traces]\nlisten = \"0.0.0.0:4318\"", "not loopback"),
+            ("[traces]\nport = 4318", "port"),
             ("[logs]\nfiles = []", "files"),
             ("[logs]\nfiles = [\"/x\"]\nsink = \"https://a/b\"", "TLS"),
             ("[logs]\nfiles = [\"/x\"]\nbuffer_lines = 0", "buffer_lines"),
