@@ -252,19 +252,35 @@ mod tests {
             schema_hash: v1,
             ..sample()
         };
-        old.expect("t", ModelKind::IsolationForest, current_schema_hash(), 0x1234)
-            .unwrap();
+        old.expect(
+            "t",
+            ModelKind::IsolationForest,
+            current_schema_hash(),
+            0x1234,
+        )
+        .unwrap();
         // Compatibility is this build's: a caller asking for another schema gets exactness.
-        assert!(old.expect("t", ModelKind::IsolationForest, 0xabcd, 0x1234).is_err());
+        assert!(
+            old.expect("t", ModelKind::IsolationForest, 0xabcd, 0x1234)
+                .is_err()
+        );
         let unknown = Artifact {
             schema_hash: 0xdead_beef,
             ..sample()
         };
         let e = unknown
-            .expect("t", ModelKind::IsolationForest, current_schema_hash(), 0x1234)
+            .expect(
+                "t",
+                ModelKind::IsolationForest,
+                current_schema_hash(),
+                0x1234,
+            )
             .unwrap_err()
             .to_string();
-        assert!(e.contains("schema hash") && e.contains("00000000deadbeef"), "{e}");
+        assert!(
+            e.contains("schema hash") && e.contains("00000000deadbeef"),
+            "{e}"
+        );
     }
 
     #[test]
