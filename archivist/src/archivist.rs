@@ -13,7 +13,8 @@ use crate::config::{ArchivistConfig, matches};
 use crate::novelty::{Vocabulary, keep_top};
 use crate::ring::{Ring, RingConfig, RingStats};
 use crate::trigger::{
-    Debounce, ErrorRate, OomWatch, Reason, RestartWatch, SpikeRule, Trigger, is_error,
+    Debounce, ErrorRate, LatencyRule, LatencyWatch, OomWatch, Reason, RestartWatch, SpikeRule,
+    Trigger, is_error,
 };
 use crate::{ArchivistError, line::Stored};
 
@@ -111,6 +112,8 @@ struct Service {
 pub struct Archivist {
     cfg: ArchivistConfig,
     spike: SpikeRule,
+    latency_rule: LatencyRule,
+    latency: LatencyWatch,
     ring: Ring,
     services: Vec<Service>,
     by_name: HashMap<String, usize>,
@@ -150,9 +153,17 @@ impl Archivist {
             half_life_s: cfg.spike_half_life_s,
             warmup_s: i64::try_from(cfg.spike_warmup_s).unwrap_or(i64::MAX),
         };
+        let latency_rule = LatencyRule {
+            factor: cfg.latency_factor,
+            min_hits: cfg.latency_min_hits,
+            baseline_buckets: usize::try_from(cfg.latency_baseline_buckets).unwrap_or(usize::MAX),
+            warmup_buckets: usize::try_from(cfg.latency_warmup_buckets).unwrap_or(usize::MAX),
+        };
         Ok(Archivist {
             cfg,
             spike,
+            latency_rule,
+            latency: LatencyWatch::default(),
             ring,
             services: Vec::new(),
             by_name: HashMap::new(),
@@ -196,6 +207,12 @@ impl Archivist {
                 let name = self.services[i].name.clone();
                 self.fire(now, Reason::ErrorSpike, Some(vec![i]), Some(name));
             }
+        }
+        // A service's traces name it as its lines do (service.name = the service's name).
+        for spike in self.latency.observe(&frame.traces, &self.latency_rule) {
+            let i = self.service_named(spike.service.clone());
+            let name = self.services[i].name.clone();
+            self.fire(now, Reason::LatencySpike, Some(vec![i]), Some(name));
         }
         let oom = self.oom.observe(frame);
         for cgroup in &oom.cgroups {

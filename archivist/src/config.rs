@@ -52,6 +52,16 @@ pub struct ArchivistConfig {
     pub spike_half_life_s: f64,
     /// ...and only once it covers this much history.
     pub spike_warmup_s: u64,
+    /// Latency spike (from the `traces` table): a service's bucket p99 above
+    /// `latency_factor` x its baseline p99 (a trace's `service.name` must be the name of
+    /// the service here, e.g. a `[[services]]` rule's)...
+    pub latency_factor: f64,
+    /// ...in a bucket with at least this many hits...
+    pub latency_min_hits: u64,
+    /// ...the baseline being the median p99 of the last this many normal buckets...
+    pub latency_baseline_buckets: u64,
+    /// ...once there are at least this many.
+    pub latency_warmup_buckets: u64,
     /// A process identity back within this many seconds is a restart.
     pub restart_window_s: f64,
     /// ...and must have run at least this long before it went (shorter-lived instances
@@ -84,6 +94,10 @@ impl Default for ArchivistConfig {
             spike_baseline_floor: 0.01,
             spike_half_life_s: 600.0,
             spike_warmup_s: 30,
+            latency_factor: 2.0,
+            latency_min_hits: 20,
+            latency_baseline_buckets: 30,
+            latency_warmup_buckets: 6,
             restart_window_s: 60.0,
             restart_min_uptime_s: 60.0,
             rank: false,
@@ -144,6 +158,17 @@ impl ArchivistConfig {
         }
         if self.spike_window_s == 0 || self.spike_window_s > 3600 {
             return bad("spike_window_s", "must be 1..=3600");
+        }
+        if !self.latency_factor.is_finite() || self.latency_factor < 1.0 {
+            return bad("latency_factor", "must be at least 1");
+        }
+        if !(1..=1000).contains(&self.latency_baseline_buckets)
+            || self.latency_warmup_buckets > self.latency_baseline_buckets
+        {
+            return bad(
+                "latency_baseline_buckets/latency_warmup_buckets",
+                "need 1..=1000 buckets, warm-up at most the baseline",
+            );
         }
         if self.spike_warmup_s > 86_400 {
             return bad("spike_warmup_s", "must be at most 86400");
@@ -219,6 +244,8 @@ mod tests {
             "memory_cap_bytes = 10",
             "max_line_bytes = 0",
             "spike_factor = 0.5",
+            "latency_factor = 0.9",
+            "latency_warmup_buckets = 40",
             "nonsense = 1",
             "retention_s = \"x\"",
         ] {

@@ -1,10 +1,11 @@
-//! What starts a flush: an error-share spike per service, an OOM kill (cgroup or system
-//! counter), a restart (a process identity coming back with another pid or start time),
-//! or another gadget's decision. Detectors read time only from rows and frames.
+//! What starts a flush: an error-share spike per service, a latency spike per service
+//! (trace statistics), an OOM kill (cgroup or system counter), a restart (a process
+//! identity coming back with another pid or start time), or another gadget's decision.
+//! Detectors read time only from rows and frames.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use qb_signals::Frame;
+use qb_signals::{Frame, TraceRow};
 use serde::Serialize;
 
 const S: i64 = 1_000_000_000;
@@ -15,6 +16,8 @@ const S: i64 = 1_000_000_000;
 pub enum Reason {
     /// The error share of a service's lines over the spike window exceeded `spike_factor` x its baseline.
     ErrorSpike,
+    /// A service's p99 latency in a trace bucket exceeded `latency_factor` x its baseline p99.
+    LatencySpike,
     /// A cgroup's `oom_kill_events` or the system's vmstat `oom_kill` rose between frames.
     Oom,
     /// A process identity (comm + cmdline hash) left and came back with another pid or start time.
@@ -27,6 +30,7 @@ impl Reason {
     pub fn name(&self) -> &'static str {
         match self {
             Reason::ErrorSpike => "error_spike",
+            Reason::LatencySpike => "latency_spike",
             Reason::Oom => "oom",
             Reason::Restart => "restart",
             Reason::Decision { .. } => "decision",
@@ -291,6 +295,93 @@ impl RestartWatch {
     }
 }
 
+/// The latency-spike rule's parameters (see `ArchivistConfig` for the defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatencyRule {
+    /// A bucket's p99 above `factor` x the baseline p99 is a spike...
+    pub factor: f64,
+    /// ...when the bucket has at least this many hits (a few slow requests at low
+    /// traffic are noise: their p99 is the slowest one)...
+    pub min_hits: u64,
+    /// ...and the baseline, the median p99 of the last `baseline_buckets` normal buckets
+    /// of the same operation...
+    pub baseline_buckets: usize,
+    /// ...has at least this many buckets.
+    pub warmup_buckets: usize,
+}
+
+/// Distinct operations watched; past this the history restarts (bounded memory).
+const MAX_OPERATIONS: usize = 4096;
+
+/// Latency spikes from the `traces` table: per (service, resource, status) operation,
+/// the median p99 of recent normal buckets is the baseline (a median shrugs off the odd
+/// slow bucket where a mean would drift); a bucket above `factor` x that is a spike of
+/// its service and is kept out of the baseline, so a long spike is not learned as normal.
+#[derive(Debug, Default)]
+pub struct LatencyWatch {
+    history: HashMap<(String, String, String), VecDeque<u64>>,
+}
+
+/// A latency spike seen in one bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatencySpike {
+    pub service: String,
+    pub resource: String,
+    pub p99_ns: u64,
+    pub baseline_p99_ns: u64,
+    pub hits: u64,
+}
+
+impl LatencyWatch {
+    /// Takes a frame's closed buckets; returns the spikes, one per service at most
+    /// (its worst operation by ratio), sorted by service.
+    pub fn observe(&mut self, rows: &[TraceRow], rule: &LatencyRule) -> Vec<LatencySpike> {
+        let mut worst: HashMap<&str, (f64, LatencySpike)> = HashMap::new();
+        for row in rows.iter().filter(|r| r.hits >= rule.min_hits) {
+            let key = (
+                row.service.clone(),
+                row.resource.clone(),
+                row.status.clone(),
+            );
+            if !self.history.contains_key(&key) && self.history.len() >= MAX_OPERATIONS {
+                self.history.clear();
+            }
+            let history = self.history.entry(key).or_default();
+            let baseline = (history.len() >= rule.warmup_buckets.max(1)).then(|| median(history));
+            if let Some(base) = baseline
+                && row.p99_ns as f64 > rule.factor * base.max(1) as f64
+            {
+                let ratio = row.p99_ns as f64 / base.max(1) as f64;
+                let spike = LatencySpike {
+                    service: row.service.clone(),
+                    resource: row.resource.clone(),
+                    p99_ns: row.p99_ns,
+                    baseline_p99_ns: base,
+                    hits: row.hits,
+                };
+                let w = worst.entry(&row.service).or_insert((0.0, spike.clone()));
+                if ratio > w.0 {
+                    *w = (ratio, spike);
+                }
+                continue;
+            }
+            history.push_back(row.p99_ns);
+            while history.len() > rule.baseline_buckets.max(1) {
+                history.pop_front();
+            }
+        }
+        let mut out: Vec<LatencySpike> = worst.into_values().map(|(_, s)| s).collect();
+        out.sort_by(|a, b| a.service.cmp(&b.service));
+        out
+    }
+}
+
+fn median(values: &VecDeque<u64>) -> u64 {
+    let mut v: Vec<u64> = values.iter().copied().collect();
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
 /// No second trigger of the same reason and service while its window is open.
 #[derive(Debug, Default)]
 pub struct Debounce {
@@ -497,6 +588,63 @@ mod tests {
         );
         // A frame without processes changes nothing.
         assert!(w.observe(&at(101, vec![]), win, 0).is_empty());
+    }
+
+    const LATENCY: LatencyRule = LatencyRule {
+        factor: 2.0,
+        min_hits: 20,
+        baseline_buckets: 30,
+        warmup_buckets: 6,
+    };
+
+    fn bucket(service: &str, hits: u64, p99_ms: u64) -> TraceRow {
+        TraceRow {
+            service: service.into(),
+            resource: "GET /api/users".into(),
+            status: "ok".into(),
+            hits,
+            p99_ns: p99_ms * 1_000_000,
+            ..TraceRow::default()
+        }
+    }
+
+    #[test]
+    fn latency_spike_fires_on_p99_over_twice_the_baseline() {
+        let mut w = LatencyWatch::default();
+        // A minute of normal buckets, jittering 40-60 ms.
+        for i in 0..12u64 {
+            let rows = [bucket("api", 100, 40 + (i * 7) % 21), bucket("db", 100, 5)];
+            assert!(w.observe(&rows, &LATENCY).is_empty(), "bucket {i}");
+        }
+        // 130 ms is over twice the ~50 ms median: a spike of api only.
+        let spikes = w.observe(&[bucket("api", 100, 130), bucket("db", 100, 6)], &LATENCY);
+        assert_eq!(spikes.len(), 1, "{spikes:?}");
+        assert_eq!(spikes[0].service, "api");
+        assert_eq!(spikes[0].p99_ns, 130_000_000);
+        assert!((40_000_000..=60_000_000).contains(&spikes[0].baseline_p99_ns));
+        // A long spike is not learned: it still fires ten buckets later.
+        for _ in 0..10 {
+            assert_eq!(w.observe(&[bucket("api", 100, 130)], &LATENCY).len(), 1);
+        }
+    }
+
+    #[test]
+    fn steady_latency_warmup_and_low_traffic_noise_do_not_fire() {
+        let mut w = LatencyWatch::default();
+        // Slow from the start: no baseline during warm-up, then slow is the baseline.
+        for _ in 0..40 {
+            assert!(w.observe(&[bucket("api", 100, 900)], &LATENCY).is_empty());
+        }
+        // A 1.9x bucket is within the rule.
+        assert!(w.observe(&[bucket("api", 100, 1_700)], &LATENCY).is_empty());
+        // Three requests, one of them very slow: below min_hits.
+        assert!(w.observe(&[bucket("api", 3, 60_000)], &LATENCY).is_empty());
+        // A lone slow bucket among normal ones moves the median by nothing.
+        let mut m = LatencyWatch::default();
+        for i in 0..20 {
+            let p99 = if i == 10 { 95 } else { 50 };
+            assert!(m.observe(&[bucket("api", 100, p99)], &LATENCY).is_empty());
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use qb_archivist::{
     Archivist, ArchivistConfig, Forwarded, Reason, ServiceRule, Vocabulary, VocabularyBuilder, Why,
 };
-use qb_signals::{CgroupRow, Frame, LogRow, ProcessRow, SystemRow};
+use qb_signals::{CgroupRow, Frame, LogRow, ProcessRow, SystemRow, TraceRow};
 
 const S: i64 = 1_000_000_000;
 
@@ -104,6 +104,66 @@ fn error_spike_fires_steady_rate_and_a_lone_error_do_not() {
     assert!(e.lines_flushed >= 90 * 50, "{e:?}");
     assert!(h.out.iter().all(|f| f.service == "/var/log/api.log"));
     assert_eq!(h.a.stats().triggers.get("error_spike"), Some(&1));
+}
+
+/// Trace buckets every 10 s for service "orders" (its lines: `/var/log/orders.log`,
+/// named by a rule), p99 from `p99_ms(sec)`; returns the flushes started.
+fn traced(h: &mut Host, from: i64, to: i64, hits: u64, p99_ms: impl Fn(i64) -> u64) -> Vec<usize> {
+    let mut fired = Vec::new();
+    for sec in from..to {
+        let mut f = Frame::new(sec * S + S - 1, "h");
+        let line = h.line(sec * S, "orders", "info", "served");
+        f.logs.push(line);
+        if sec % 10 == 0 {
+            f.traces.push(TraceRow {
+                ts_ns: f.ts_ns,
+                service: "orders".into(),
+                resource: "POST /orders".into(),
+                status: "ok".into(),
+                bucket_ns: (sec - 20) * S,
+                hits,
+                p99_ns: p99_ms(sec) * 1_000_000,
+                ..TraceRow::default()
+            });
+        }
+        fired.extend(h.a.observe(&f));
+        h.a.drain(&mut h.out);
+    }
+    fired
+}
+
+fn orders_cfg() -> ArchivistConfig {
+    ArchivistConfig {
+        services: vec![ServiceRule {
+            name: "orders".into(),
+            sources: vec!["/var/log/orders".into()],
+            cgroups: vec![],
+        }],
+        ..cfg()
+    }
+}
+
+#[test]
+fn latency_spike_flushes_that_services_ring() {
+    let mut h = Host::new(orders_cfg());
+    assert!(traced(&mut h, 0, 120, 200, |s| 40 + (s as u64 / 10) % 3).is_empty());
+    let fired = traced(&mut h, 120, 130, 200, |_| 250);
+    assert_eq!(fired.len(), 1, "{:?}", h.a.events());
+    let e = &h.a.events()[fired[0]];
+    assert_eq!(e.trigger.reason, Reason::LatencySpike);
+    assert_eq!(e.trigger.service.as_deref(), Some("orders"));
+    assert_eq!(e.trigger.ts_ns / S, 120);
+    assert!(e.lines_flushed >= 80, "{e:?}");
+    assert_eq!(h.a.stats().triggers.get("latency_spike"), Some(&1));
+}
+
+#[test]
+fn steady_latency_and_low_traffic_noise_flush_nothing() {
+    let mut h = Host::new(orders_cfg());
+    assert!(traced(&mut h, 0, 300, 200, |s| 40 + (s as u64 / 10) % 5).is_empty());
+    // Five requests, one slow: the bucket's p99 is that one; too few hits to mean anything.
+    assert!(traced(&mut h, 300, 310, 5, |_| 4_000).is_empty());
+    assert!(h.a.events().is_empty(), "{:?}", h.a.events());
 }
 
 fn cgroup(path: &str, kills: u64) -> CgroupRow {

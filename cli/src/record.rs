@@ -52,6 +52,13 @@ pub struct RecordArgs {
     /// Never load eBPF: count syscalls by sampling /proc instead
     #[arg(long, hide_short_help = true)]
     no_ebpf: bool,
+    /// Accept OTLP/HTTP spans (POST /v1/traces) on this address into the traces and
+    /// requests tables, e.g. 127.0.0.1:4318 (loopback unless --traces-allow-remote)
+    #[arg(long, value_name = "ADDR")]
+    traces_listen: Option<std::net::SocketAddr>,
+    /// Let --traces-listen use a non-loopback address (spans are unauthenticated)
+    #[arg(long, requires = "traces_listen", hide_short_help = true)]
+    traces_allow_remote: bool,
 }
 
 pub fn positive_duration(s: &str) -> Result<Duration, String> {
@@ -85,6 +92,13 @@ pub fn run(args: RecordArgs) -> Result<()> {
     if !args.log_globs.is_empty() && !tables.contains(&Table::Logs) {
         tables.push(Table::Logs);
     }
+    if args.traces_listen.is_some() {
+        for t in [Table::Traces, Table::Requests] {
+            if !tables.contains(&t) {
+                tables.push(t);
+            }
+        }
+    }
     let config = RecorderConfig {
         proc_root: args.proc_root.clone(),
         cgroup_root: args.cgroup_root.clone(),
@@ -97,8 +111,16 @@ pub fn run(args: RecordArgs) -> Result<()> {
             from_start: args.logs_from_start,
             ..Default::default()
         },
+        traces: args.traces_listen.map(|listen| qb_traces::IntakeConfig {
+            listen,
+            allow_remote: args.traces_allow_remote,
+            ..Default::default()
+        }),
     };
     let mut recorder = Recorder::new(&config).context("cannot start the recorder")?;
+    if let Some(addr) = recorder.traces_addr() {
+        eprintln!("qbranch: accepting OTLP/HTTP spans on http://{addr}/v1/traces");
+    }
     if recorder.methods().is_empty() {
         let why: Vec<_> = recorder
             .unavailable()

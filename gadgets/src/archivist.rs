@@ -1,5 +1,6 @@
 //! The Archivist as a gadget: the `qb-archivist` ring buffers over each frame's log
-//! lines, with its own triggers (error spikes, OOM kills, restarts) and the onsets of the
+//! lines, with its own triggers (error spikes, latency spikes from the frame's `traces`
+//! rows, OOM kills, restarts) and the onsets of the
 //! other gadgets' confident decisions this tick; every flush is an `log_flush` decision
 //! (evidence: lines flushed, the window, the reason). For replays and scenarios:
 //! gadgetd's `[logs]` pipeline runs its own Archivist and forwards what it flushes.
@@ -252,5 +253,50 @@ mod tests {
         assert_eq!((*t, d.kind, d.confidence), (3, LOG_FLUSH, 1.0));
         assert_eq!(d.evidence.get("decision"), Some(&1.0));
         assert_eq!(d.evidence.get("window_s"), Some(&120.0));
+    }
+
+    #[test]
+    fn a_latency_spike_in_the_traces_flushes_that_service() {
+        let mut config = ArchivistGadgetConfig {
+            enabled: true,
+            ..ArchivistGadgetConfig::default()
+        };
+        config.buffer.services = vec![qb_archivist::ServiceRule {
+            name: "a".into(),
+            sources: vec!["/var/log/a.log".into()],
+            cgroups: vec![],
+        }];
+        let registry = Registry::embedded().unwrap();
+        let mut g = ArchivistGadget::new(&config, &registry);
+        let mut flushes = Vec::new();
+        for t in 1..=200 {
+            let mut f = frame(t);
+            if t % 10 == 0 {
+                // 40 ms p99 for two minutes, then 200 ms: over 2 x the baseline.
+                let p99_ms = if t < 120 { 40 } else { 200 };
+                f.traces.push(qb_signals::TraceRow {
+                    ts_ns: f.ts_ns,
+                    service: "a".into(),
+                    resource: "GET /x".into(),
+                    status: "ok".into(),
+                    hits: 100,
+                    p99_ns: p99_ms * 1_000_000,
+                    ..qb_signals::TraceRow::default()
+                });
+            }
+            let mut out = Vec::new();
+            g.observe(&f, &mut out);
+            flushes.extend(out.into_iter().map(|d| (t, d)));
+        }
+        // Debounced while its window is open (30 s), then again while it lasts.
+        let at: Vec<i64> = flushes.iter().map(|(t, _)| *t).collect();
+        assert_eq!(at.first(), Some(&120), "{at:?}");
+        let (_, d) = &flushes[0];
+        assert_eq!(d.stream.as_deref(), Some("a"));
+        assert_eq!(d.evidence.get("latency_spike"), Some(&1.0));
+        assert!(
+            d.evidence.get("lines_flushed").is_some_and(|&n| n >= 80.0),
+            "{d:?}"
+        );
     }
 }

@@ -81,6 +81,7 @@ pub fn run(
             from_start: true,
             ..TailConfig::default()
         },
+        traces: None,
     })?;
     let mut tables = recorder.methods().clone();
     tables.insert(Table::Labels, format!("qb-live {}", scenario.name()));

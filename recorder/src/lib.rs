@@ -46,6 +46,8 @@ pub enum Error {
     Logs(#[from] logs::LogError),
     #[error("the logs table needs at least one --logs GLOB")]
     NoLogGlobs,
+    #[error(transparent)]
+    Traces(#[from] qb_traces::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -80,6 +82,8 @@ pub struct RecorderConfig {
     /// Log files to tail (globs), for the `logs` table.
     pub log_globs: Vec<String>,
     pub tail: TailConfig,
+    /// OTLP/HTTP intake for the `traces` and `requests` tables (loopback unless allowed).
+    pub traces: Option<qb_traces::IntakeConfig>,
 }
 
 impl Default for RecorderConfig {
@@ -93,6 +97,7 @@ impl Default for RecorderConfig {
             ebpf: true,
             log_globs: Vec::new(),
             tail: TailConfig::default(),
+            traces: None,
         }
     }
 }
@@ -109,6 +114,25 @@ pub struct RecorderStats {
     pub logs: TailStats,
     /// Ticks whose system row could not be read.
     pub system_errors: u64,
+    /// The OTLP intake's counters, when the traces tables are recorded.
+    pub traces: TraceCounters,
+}
+
+/// Span intake counters (cumulative).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TraceCounters {
+    /// Spans decoded from accepted requests.
+    pub spans: u64,
+    /// Spans refused with 503 because the queue to the tick was full.
+    pub spans_dropped_queue: u64,
+    /// Spans not aggregated: late for a closed bucket, too far ahead, or over the key cap.
+    pub spans_dropped_aggregation: u64,
+    /// Request body bytes accepted.
+    pub bytes: u64,
+    /// Requests refused as malformed, too large, or of the wrong type or path.
+    pub bad_requests: u64,
+    /// Decoded spans waiting for the next tick.
+    pub queued_spans: u64,
 }
 
 #[derive(Debug)]
@@ -120,6 +144,7 @@ pub struct Recorder {
     syscalls: Option<SyscallCollector>,
     connections: Option<ConnectionCollector>,
     logs: Option<LogTailer>,
+    traces: Option<qb_traces::TraceFeed>,
     methods: BTreeMap<Table, String>,
     unavailable: BTreeMap<Table, String>,
     notes: BTreeMap<Table, String>,
@@ -144,6 +169,7 @@ impl Recorder {
             syscalls: None,
             connections: None,
             logs: None,
+            traces: None,
             methods: BTreeMap::new(),
             unavailable: BTreeMap::new(),
             notes: BTreeMap::new(),
@@ -203,7 +229,27 @@ impl Recorder {
                     r.methods
                         .insert(table, format!("tailing {}", config.log_globs.join(", ")));
                 }
-                Table::Labels | Table::Traces | Table::Requests => {
+                Table::Traces | Table::Requests => match &config.traces {
+                    Some(intake) => {
+                        if r.traces.is_none() {
+                            r.traces = Some(qb_traces::TraceFeed::start(
+                                intake.clone(),
+                                qb_traces::ConcentratorConfig::default(),
+                            )?);
+                        }
+                        let addr = r.traces.as_ref().map(qb_traces::TraceFeed::local_addr);
+                        let addr = addr.map(|a| a.to_string()).unwrap_or_default();
+                        r.methods
+                            .insert(table, format!("OTLP/HTTP intake on {addr}"));
+                    }
+                    None => {
+                        r.unavailable.insert(
+                            table,
+                            "no OTLP intake configured (--traces-listen ADDR)".into(),
+                        );
+                    }
+                },
+                Table::Labels => {
                     r.unavailable.insert(
                         table,
                         "labels are simulator ground truth; a live host has none".into(),
@@ -253,6 +299,11 @@ impl Recorder {
         }
     }
 
+    /// Where the OTLP intake listens, when the traces tables are recorded.
+    pub fn traces_addr(&self) -> Option<std::net::SocketAddr> {
+        self.traces.as_ref().map(qb_traces::TraceFeed::local_addr)
+    }
+
     /// Collects one frame stamped `ts_ns`. Never fails: what cannot be read is counted.
     pub fn collect(&mut self, ts_ns: i64) -> Frame {
         let mut frame = Frame::new(ts_ns, self.host.clone());
@@ -299,6 +350,19 @@ impl Recorder {
             total.truncations_without_copy += s.truncations_without_copy;
             (total.files, total.unreadable, total.backlog_bytes) =
                 (s.files, s.unreadable, s.backlog_bytes);
+        }
+        if let Some(t) = &mut self.traces {
+            t.fill(&mut frame);
+            let intake = t.intake_stats();
+            let get = qb_traces::IntakeStats::get;
+            self.stats.traces = TraceCounters {
+                spans: get(&intake.spans_received),
+                spans_dropped_queue: get(&intake.spans_dropped),
+                spans_dropped_aggregation: t.concentrator_stats().dropped(),
+                bytes: get(&intake.bytes),
+                bad_requests: get(&intake.bad_requests),
+                queued_spans: t.queued_spans() as u64,
+            };
         }
         frame
     }

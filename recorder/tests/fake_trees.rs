@@ -549,3 +549,53 @@ fn no_memory_hierarchy_makes_the_table_unavailable_with_a_reason() {
     assert!(r.methods().contains_key(&Table::System));
     assert!(r.collect(1).cgroups.is_empty());
 }
+
+#[test]
+fn traces_tables_need_an_intake_and_fill_frames_from_posted_spans() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    fake_proc(tmp.path());
+    let tables = [Table::Traces, Table::Requests];
+    let r = Recorder::new(&config(tmp.path(), tmp.path(), &tables)).unwrap();
+    assert!(r.unavailable()[&Table::Traces].contains("--traces-listen"));
+    assert!(r.traces_addr().is_none());
+
+    let mut r = Recorder::new(&RecorderConfig {
+        traces: Some(qb_traces::IntakeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Default::default()
+        }),
+        ..config(tmp.path(), tmp.path(), &tables)
+    })
+    .unwrap();
+    let addr = r.traces_addr().unwrap();
+    assert!(r.methods()[&Table::Requests].contains(&addr.to_string()));
+    let t0: i64 = 1_800_000_000_000_000_000;
+    let body = format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"api"}}}}]}},
+        "scopeSpans":[{{"spans":[{{"name":"GET /x","kind":2,"startTimeUnixNano":"{}","endTimeUnixNano":"{t0}",
+        "attributes":[{{"key":"client.address","value":{{"stringValue":"127.0.0.1"}}}},
+        {{"key":"client.port","value":{{"intValue":"40000"}}}}]}}]}}]}}]}}"#,
+        t0 - 5_000_000
+    );
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /v1/traces HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let frame = r.collect(t0);
+    assert_eq!(frame.requests.len(), 1);
+    assert_eq!(frame.requests[0].duration_ns, 5_000_000);
+    let later = r.collect(t0 + 30_000_000_000);
+    assert_eq!(later.traces.len(), 1);
+    assert_eq!(
+        (later.traces[0].service.as_str(), later.traces[0].hits),
+        ("api", 1)
+    );
+    assert_eq!(r.stats().traces.spans, 1);
+}

@@ -17,6 +17,7 @@ use crate::metrics::{Metrics, SharedMetrics, lock};
 use crate::output::Output;
 use crate::pause::ReloadablePause;
 use crate::settings::{ConfigFile, Settings, parse_interval};
+use crate::traces::TracesSection;
 use crate::tuning::{Applied, LogTotals, Tuning};
 
 /// The live tables: what the gadgets read. Syscalls need root for eBPF and otherwise
@@ -43,7 +44,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         // Tests and scripts read the port from this line.
         tracing::info!("metrics listening on {bound}");
     }
-    let recorder = start_recorder(settings.logs.as_ref())?;
+    let recorder = start_recorder(settings.logs.as_ref(), settings.traces.as_ref())?;
     let logs = settings
         .logs
         .as_ref()
@@ -184,6 +185,9 @@ impl Daemon {
             };
             metrics.set_logs(stats);
         }
+        if self.settings.traces.is_some() {
+            metrics.set_traces(self.recorder.stats().traces);
+        }
         drop(metrics);
         self.tune(t0.elapsed(), log_totals);
         report.sample_faster
@@ -266,6 +270,9 @@ impl Daemon {
         }
         if file.tuner != self.settings.tuner {
             tracing::warn!("[tuner] changed: it takes effect at the next restart");
+        }
+        if file.traces != self.settings.traces {
+            tracing::warn!("[traces] changed: it takes effect at the next restart");
         }
         self.settings.config = config;
         self.publish_engine();
@@ -377,7 +384,10 @@ fn start_tuning(settings: &Settings) -> anyhow::Result<Option<Tuning>> {
     Ok(Some(tuning))
 }
 
-fn start_recorder(logs: Option<&LogsSection>) -> anyhow::Result<Recorder> {
+fn start_recorder(
+    logs: Option<&LogsSection>,
+    traces: Option<&TracesSection>,
+) -> anyhow::Result<Recorder> {
     let mut config = RecorderConfig {
         tables: TABLES.to_vec(),
         ..RecorderConfig::default()
@@ -386,6 +396,11 @@ fn start_recorder(logs: Option<&LogsSection>) -> anyhow::Result<Recorder> {
         config.tables.push(Table::Logs);
         config.log_globs = logs.files.clone();
         config.tail = logs.tail_config();
+    }
+    if let Some(traces) = traces {
+        // The recorder's feed fills each frame's traces and requests before the engine.
+        config.tables.extend([Table::Traces, Table::Requests]);
+        config.traces = Some(traces.intake().map_err(|e| anyhow!("[traces] {e}"))?);
     }
     let recorder = Recorder::new(&config).context("recorder")?;
     for (table, method) in recorder.methods() {

@@ -11,6 +11,7 @@ mod model_list;
 mod output;
 mod pause;
 mod settings;
+mod traces;
 mod tuning;
 
 use std::io::IsTerminal;

@@ -70,6 +70,8 @@ pub struct Metrics {
     logs: Option<LogStats>,
     /// The tuner's, when `[tuner]` is enabled.
     tuner: Option<crate::tuning::TunerMetrics>,
+    /// The span intake's counters, when `[traces]` is on.
+    traces: Option<qb_recorder::TraceCounters>,
 }
 
 pub type SharedMetrics = Arc<Mutex<Metrics>>;
@@ -124,6 +126,10 @@ impl Metrics {
 
     pub fn set_tuner(&mut self, tuner: crate::tuning::TunerMetrics) {
         self.tuner = Some(tuner);
+    }
+
+    pub fn set_traces(&mut self, counters: qb_recorder::TraceCounters) {
+        self.traces = Some(counters);
     }
 
     pub fn set_mode(&mut self, mode: Mode) {
@@ -196,6 +202,49 @@ impl Metrics {
         }
         if let Some(tuner) = &self.tuner {
             tuner.render(&mut out);
+        }
+        if let Some(t) = &self.traces {
+            for (name, kind, help, value) in [
+                (
+                    "qbranch_trace_spans_total",
+                    "counter",
+                    "Spans received by the OTLP intake.",
+                    t.spans,
+                ),
+                (
+                    "qbranch_trace_spans_dropped_total",
+                    "counter",
+                    "Spans refused (503) because the queue to the tick was full.",
+                    t.spans_dropped_queue,
+                ),
+                (
+                    "qbranch_trace_spans_unaggregated_total",
+                    "counter",
+                    "Spans not aggregated: late, too far ahead, or over the key cap per bucket.",
+                    t.spans_dropped_aggregation,
+                ),
+                (
+                    "qbranch_trace_bytes_total",
+                    "counter",
+                    "OTLP request body bytes accepted.",
+                    t.bytes,
+                ),
+                (
+                    "qbranch_trace_bad_requests_total",
+                    "counter",
+                    "OTLP requests refused as malformed, too large, or of the wrong type.",
+                    t.bad_requests,
+                ),
+                (
+                    "qbranch_trace_queued_spans",
+                    "gauge",
+                    "Spans waiting for the next tick.",
+                    t.queued_spans,
+                ),
+            ] {
+                write_family(&mut out, name, kind, help);
+                let _ = writeln!(out, "{name} {value}");
+            }
         }
         if let Some(bytes) = resident_bytes {
             write_family(
@@ -395,6 +444,27 @@ mod tests {
             "qbranch_resident_memory_bytes 4096",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+    }
+
+    #[test]
+    fn trace_counters_render_only_when_the_intake_runs() {
+        let mut m = Metrics::default();
+        assert!(!m.render(None).contains("qbranch_trace"));
+        m.set_traces(qb_recorder::TraceCounters {
+            spans: 12,
+            spans_dropped_queue: 3,
+            bytes: 4096,
+            ..Default::default()
+        });
+        let text = m.render(None);
+        for line in [
+            "qbranch_trace_spans_total 12",
+            "qbranch_trace_spans_dropped_total 3",
+            "qbranch_trace_bytes_total 4096",
+            "# TYPE qbranch_trace_queued_spans gauge",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
         }
     }
 

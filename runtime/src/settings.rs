@@ -1,8 +1,9 @@
 //! The config file and the daemon's own settings.
 //!
 //! The file is qb-gadgets' `Config` (mode, policy, gadgets, rules, hooks) plus three
-//! optional tables that only gadgetd reads: `[daemon]`, `[logs]` (the log pipeline)
-//! and `[tuner]` (tuning gadgetd's own parameters, `tuning.rs`).
+//! optional tables that only gadgetd reads: `[daemon]`, `[logs]` (the log pipeline),
+//! `[traces]` (the OTLP span intake) and `[tuner]` (tuning gadgetd's own parameters,
+//! `tuning.rs`).
 //! They are taken out of the parsed table before the rest goes to `Config::from_table`,
 //! so every part keeps refusing unknown keys by name. Command-line flags override
 //! `[daemon]`.
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 use crate::cli::RunArgs;
 use crate::logs::LogsSection;
+use crate::traces::TracesSection;
 use crate::tuning::TunerSection;
 
 /// The Oracle's LSTM was trained on 1 s ticks: its sequences mean "the last N seconds"
@@ -60,6 +62,7 @@ pub struct ConfigFile {
     pub daemon: DaemonSection,
     pub logs: Option<LogsSection>,
     pub tuner: Option<TunerSection>,
+    pub traces: Option<TracesSection>,
 }
 
 impl ConfigFile {
@@ -107,6 +110,23 @@ impl ConfigFile {
             }
         };
         let tuner = TunerSection::take(&mut table, logs.is_some()).map_err(named)?;
+        let traces = match table.remove("traces") {
+            None => None,
+            Some(toml::Value::Table(t)) => {
+                let traces = TracesSection::deserialize(toml::Value::Table(t))
+                    .map_err(|e| named(format!("[traces]: {e}")))?;
+                traces
+                    .intake()
+                    .map_err(|e| named(format!("[traces] {e}")))?;
+                Some(traces)
+            }
+            Some(other) => {
+                return Err(named(format!(
+                    "`traces` must be a table ([traces]), found a {}",
+                    other.type_str()
+                )));
+            }
+        };
         let config = Config::from_table(table).map_err(|e| named(e.to_string()))?;
         Ok(ConfigFile {
             path: path.to_path_buf(),
@@ -114,6 +134,7 @@ impl ConfigFile {
             daemon,
             logs,
             tuner,
+            traces,
         })
     }
 }
@@ -139,19 +160,28 @@ pub struct Settings {
     pub logs: Option<LogsSection>,
     /// `[tuner]`, when the file has it (it may still say `enabled = false`).
     pub tuner: Option<TunerSection>,
+    /// The span intake, when the file has `[traces]`.
+    pub traces: Option<TracesSection>,
 }
 
 impl Settings {
     pub fn resolve(args: &RunArgs) -> Result<Settings, InputError> {
         let file = args.config.as_deref().map(ConfigFile::load).transpose()?;
-        let (mut config, daemon, logs, tuner) = match &file {
+        let (mut config, daemon, logs, tuner, traces) = match &file {
             Some(f) => (
                 f.config.clone(),
                 f.daemon.clone(),
                 f.logs.clone(),
                 f.tuner.clone(),
+                f.traces.clone(),
             ),
-            None => (Config::default(), DaemonSection::default(), None, None),
+            None => (
+                Config::default(),
+                DaemonSection::default(),
+                None,
+                None,
+                None,
+            ),
         };
         if let Some(mode) = args.mode {
             config.mode = mode;
@@ -195,6 +225,7 @@ impl Settings {
             daemon,
             logs,
             tuner,
+            traces,
         })
     }
 
@@ -257,6 +288,11 @@ mod tests {
         assert_eq!(f.daemon.interval.as_deref(), Some("2s"));
         assert_eq!(parse("").unwrap().daemon, DaemonSection::default());
         assert_eq!(parse("").unwrap().logs, None);
+        assert_eq!(parse("").unwrap().traces, None);
+        assert_eq!(
+            parse("[traces]").unwrap().traces,
+            Some(crate::traces::TracesSection::default())
+        );
         let logs = parse(
             "[logs]\nfiles = [\"/var/log/app/*.log\"]\n[logs.redact.policy]\nemail = \"hash\"",
         )
@@ -279,6 +315,9 @@ mod tests {
             ("[daemon]\nmetrics = \"0.0.0.0:9464\"", "loopback"),
             ("daemon = 3", "table"),
             ("logs = 3", "table"),
+            ("traces = 3", "table"),
+            ("[traces]\nlisten = \"0.0.0.0:4318\"", "not loopback"),
+            ("[traces]\nport = 4318", "port"),
             ("[logs]\nfiles = []", "files"),
             ("[logs]\nfiles = [\"/x\"]\nsink = \"https://a/b\"", "TLS"),
             ("[logs]\nfiles = [\"/x\"]\nbuffer_lines = 0", "buffer_lines"),

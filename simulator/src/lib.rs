@@ -16,6 +16,7 @@ pub use qb_signals::rng;
 pub mod standard;
 pub mod stuck;
 pub mod toxic;
+mod toxic_traces;
 
 use std::path::Path;
 use std::time::Duration;
@@ -133,7 +134,8 @@ pub fn write_stuck(
     )
 }
 
-/// A toxic-query episode as a dataset (system, process, connections, labels).
+/// A toxic-query episode as a dataset (system, process, connections, traces, requests,
+/// labels).
 pub fn write_toxic(
     dir: &Path,
     kind: ToxicKind,
@@ -147,6 +149,8 @@ pub fn write_toxic(
         Table::System,
         Table::Process,
         Table::Connections,
+        Table::Traces,
+        Table::Requests,
         Table::Labels,
     ];
     write_dataset(

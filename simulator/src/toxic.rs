@@ -6,11 +6,15 @@
 //!
 //! Labels are per connection: `toxic_query` on the toxic session from its start, and
 //! `toxic_negative` on the heavy-but-harmless connection.
+//!
+//! The service's query latency is reported as trace statistics too (`toxic_traces`):
+//! it rises while a toxic session runs and stays put for the negatives.
 
 use qb_signals::{ConnectionRow, Frame, LabelRow, ProcessRow, SignalSource, SystemRow};
 
 use crate::kinds::kinds;
 use crate::rng::Rng;
+use crate::toxic_traces::TraceModel;
 use crate::{Clock, Generator, START_NS, SimError};
 
 kinds! {
@@ -80,6 +84,8 @@ pub struct ToxicGenerator {
     /// Who spoke last and when (tcp_info's last sent and received): its own stream, so
     /// adding it shifted none of the others.
     talk: Rng,
+    /// Trace statistics of the service's queries, from a stream of its own.
+    traces: TraceModel,
     labels: Vec<LabelRow>,
 }
 
@@ -115,6 +121,7 @@ impl ToxicGenerator {
             talk: r.fork(4),
             sessions,
             special: None,
+            traces: TraceModel::new(seed),
             labels: Vec::new(),
             rng,
         })
@@ -182,7 +189,21 @@ impl ToxicGenerator {
             s.cpu_ticks += queries * 0.002 * cost * HZ + self.rng.unit() * 0.0005 * HZ * dt;
             s.bytes_received += queries * 300.0;
             s.bytes_acked += queries * 2_000.0;
+            // Queries queue behind the hog: latency grows as throughput shrinks.
+            let slowdown = cost / share.max(1e-9);
+            let port = s.remote_port;
+            self.traces.session(
+                ts,
+                dt,
+                i,
+                port,
+                queries,
+                slowdown,
+                share == 0.0,
+                &mut frame.requests,
+            );
         }
+        self.traces.flush(ts, &mut frame.traces);
         if let Some(sp) = &mut self.special {
             // One long statement (or a download's acks only): no data comes in.
             if t > self.onset {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use qb_signals::{ConnectionRow, Dataset, LabelRow, ProcessRow};
+use qb_signals::{ConnectionRow, Dataset, LabelRow, ProcessRow, RequestRow, TraceRow};
 use qb_simulator::{ToxicKind, write_toxic};
 
 const RUN: Duration = Duration::from_secs(300);
@@ -16,6 +16,8 @@ struct Run {
     label: LabelRow,
     conns: Vec<ConnectionRow>,
     procs: Vec<ProcessRow>,
+    traces: Vec<TraceRow>,
+    requests: Vec<RequestRow>,
 }
 
 fn run(kind: ToxicKind, seed: u64) -> Run {
@@ -29,6 +31,8 @@ fn run(kind: ToxicKind, seed: u64) -> Run {
         label: labels.remove(0),
         conns: ds.read_table::<ConnectionRow>().unwrap(),
         procs: ds.read_table::<ProcessRow>().unwrap(),
+        traces: ds.read_table::<TraceRow>().unwrap(),
+        requests: ds.read_table::<RequestRow>().unwrap(),
     }
 }
 
@@ -75,6 +79,25 @@ impl Run {
                 / ((to - from) as f64 / 1e9)
         };
         (rate(first, onset - 1), rate(onset + 5_000_000_000, last))
+    }
+    /// Mean p99 of `SELECT orders` (status ok) over the buckets ending before the onset
+    /// and over those starting 10 s after it; 0 when there are none.
+    fn select_p99_ms(&self) -> (f64, f64) {
+        let onset = self.label.start_ns;
+        let mean = |keep: &dyn Fn(i64) -> bool| {
+            let v: Vec<f64> = self
+                .traces
+                .iter()
+                .filter(|r| r.resource == "SELECT orders" && r.status == "ok")
+                .filter(|r| keep(r.bucket_ns))
+                .map(|r| r.p99_ns as f64 / 1e6)
+                .collect();
+            v.iter().sum::<f64>() / v.len().max(1) as f64
+        };
+        (
+            mean(&|b| b + 10_000_000_000 <= onset),
+            mean(&|b| b >= onset + 10_000_000_000),
+        )
     }
     fn special_cpu_per_s(&self) -> f64 {
         let port = self.special_port().unwrap();
@@ -215,6 +238,50 @@ fn heavy_but_harmless_sessions_leave_the_others_alone() {
 }
 
 #[test]
+fn trace_latency_rises_with_a_toxic_session_and_only_then() {
+    for seed in 1..=3 {
+        let hog = run(ToxicKind::CpuHog, seed);
+        let (before, after) = hog.select_p99_ms();
+        assert!(
+            before > 0.0 && after > 1.03 * before,
+            "{seed}: {before} -> {after} ms"
+        );
+        let lock = run(ToxicKind::LockHolder, seed);
+        let (before, after) = lock.select_p99_ms();
+        assert!(
+            before > 0.0 && after == 0.0,
+            "nothing completes behind the lock"
+        );
+        let timeouts: Vec<&TraceRow> = lock.traces.iter().filter(|r| r.status == "error").collect();
+        assert!(!timeouts.is_empty());
+        assert!(timeouts.iter().all(|r| r.p99_ns == 30_000_000_000
+            && r.errors == r.hits
+            && r.bucket_ns > lock.label.start_ns));
+        for kind in [ToxicKind::LargeDownload, ToxicKind::SlowClient] {
+            let r = run(kind, seed);
+            let (before, after) = r.select_p99_ms();
+            assert!(
+                (after / before - 1.0).abs() < 0.1,
+                "{kind} {seed}: {before} -> {after}"
+            );
+            assert!(r.traces.iter().all(|t| t.status == "ok"));
+        }
+        // Rows look like the live concentrator's: ordered quantiles, a bucket flushed
+        // 10 s after it closed, requests naming the session's endpoint.
+        for t in &hog.traces {
+            assert!(t.p50_ns <= t.p90_ns && t.p90_ns <= t.p99_ns && t.p99_ns <= t.max_ns);
+            assert!(t.ts_ns >= t.bucket_ns + 20_000_000_000 && t.hits > 0);
+        }
+        assert!(
+            hog.requests
+                .iter()
+                .all(|q| q.server_port == Some(5432) && q.client_addr == "10.0.2.20")
+        );
+        assert!(hog.requests.len() > 300);
+    }
+}
+
+#[test]
 fn byte_stable_and_validated() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
@@ -222,9 +289,9 @@ fn byte_stable_and_validated() {
     write_toxic(&b, ToxicKind::CpuHog, 4, RUN, SECOND).unwrap();
     let bytes = |d: &std::path::Path| {
         let ds = Dataset::open(d).unwrap();
-        ds.segments(qb_signals::Table::Connections)
-            .unwrap()
-            .iter()
+        [qb_signals::Table::Connections, qb_signals::Table::Traces]
+            .into_iter()
+            .flat_map(|t| ds.segments(t).unwrap())
             .map(|p| std::fs::read(p).unwrap())
             .collect::<Vec<_>>()
     };
