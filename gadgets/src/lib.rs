@@ -17,9 +17,12 @@ pub mod pause;
 pub mod policy;
 pub mod rules;
 pub mod safety;
+pub mod suppress;
+pub mod timekeeper;
 
 pub use config::{
     ArchivistGadgetConfig, Config, ConfigError, CuratorConfig, OracleConfig, PathologistConfig,
+    TimekeeperConfig,
 };
 pub use decision::{Decision, DecisionKey, Gadget};
 pub use engine::{Engine, TickReport};
@@ -34,11 +37,19 @@ pub use policy::{
 };
 pub use rules::{Rule, RuleAction, Rules};
 pub use safety::{ActionKind, CooldownClass, Guard, Mode, Refusal, Scope, Target, Verdict};
+pub use suppress::{Suppressed, Suppression};
+pub use timekeeper::Timekeeper;
 
 use qb_models::registry::Registry;
 
 /// Every gadget a rule may name.
-pub const GADGETS: &[&str] = &["oracle", "pathologist", "curator", "archivist"];
+pub const GADGETS: &[&str] = &[
+    "oracle",
+    "pathologist",
+    "curator",
+    "timekeeper",
+    "archivist",
+];
 
 /// The enabled gadgets of `config`, their models from `registry` (a model that fails
 /// its checks is replaced by the gadget's rule baseline, with a warning).
@@ -59,6 +70,9 @@ pub fn gadgets(config: &Config, registry: &Registry) -> Vec<Box<dyn Gadget>> {
     }
     if config.curator.enabled {
         out.push(Box::new(curator::Curator::new()));
+    }
+    if config.timekeeper.enabled {
+        out.push(Box::new(Timekeeper::new(config.timekeeper.clone())));
     }
     // Last: it reads the other gadgets' decisions of the same tick.
     if config.archivist.enabled {
@@ -81,4 +95,5 @@ pub fn engine<A: Actuator, P: PauseSwitch>(
     let guard = Guard::with_pause(config.policy.clone(), pause);
     let executor = Executor::new(guard, config.mode, actuator);
     Engine::new(gadgets(config, registry), config.rules(), executor)
+        .with_suppression(config.timekeeper.suppression())
 }

@@ -217,7 +217,8 @@ fn rule(
 
 /// The spec's decision tables. Every Oracle stage needs P >= 0.85 held for 5 s (a few
 /// ticks: one noisy reading never acts); the Pathologist's 60 s hold-down is its
-/// "stuck for more than 60 s".
+/// "stuck for more than 60 s". The Timekeeper's metric spike is an alert (a report)
+/// once it has stood 5 minutes, which a routine recognised in time suppresses.
 pub fn default_rules() -> Vec<Rule> {
     use RuleAction::*;
     let oracle = |name, eta, action| rule(name, "oracle", "oom_forecast", 0.85, eta, 5, action);
@@ -238,6 +239,15 @@ pub fn default_rules() -> Vec<Rule> {
         oracle("oracle-restart", (Some(60), Some(120)), Restart),
         oracle("oracle-kill", (None, Some(60)), Kill),
         stuck,
+        rule(
+            "timekeeper-alert",
+            "timekeeper",
+            "metric_spike",
+            0.0,
+            (None, None),
+            300,
+            Report,
+        ),
     ]
 }
 
