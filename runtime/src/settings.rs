@@ -244,6 +244,13 @@ mod tests {
         assert_eq!(f.daemon.interval.as_deref(), Some("2s"));
         assert_eq!(parse("").unwrap().daemon, DaemonSection::default());
         assert_eq!(parse("").unwrap().logs, None);
+        let tk = parse("[timekeeper]\nenabled = true\nmethod = \"dtw\"").unwrap();
+        assert!(tk.config.timekeeper.enabled);
+        let e = parse("[timekeeper]\nmax_suppression = \"1s\"").unwrap_err();
+        assert!(
+            e.contains("/etc/g.toml") && e.contains("timekeeper.max_suppression"),
+            "{e}"
+        );
         let logs = parse(
             "[logs]\nfiles = [\"/var/log/app/*.log\"]\n[logs.redact.policy]\nemail = \"hash\"",
         )

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use qb_gadgets::{Config, Engine, ManualPause, RecordingActuator};
 use qb_models::registry::Registry;
+use qb_signals::SignalSource;
 use qb_simulator::{Clock, Generator, RoutineGenerator, RoutineKind};
 
 const MIN: i64 = 60_000_000_000;

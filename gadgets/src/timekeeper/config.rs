@@ -67,7 +67,8 @@ impl TimekeeperConfig {
     /// Every value checked, named as in `[timekeeper]`.
     pub fn validate(&self) -> Result<(), String> {
         let bad = |key: &str, why: String| Err(format!("timekeeper.{key}: {why}"));
-        if !(self.similarity > 0.0 && self.similarity < 1.0) {
+        // (0, 1): 0 would recognise anything, 1 nothing.
+        if !(0.0..1.0).contains(&self.similarity) || self.similarity <= 0.0 {
             return bad(
                 "similarity",
                 format!("{} is outside (0, 1)", self.similarity),
