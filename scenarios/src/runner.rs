@@ -9,7 +9,7 @@ use qb_gadgets::{DaemonIds, Engine, ManualPause, RecordingActuator};
 use qb_models::registry::Registry;
 
 use crate::error::{Result, ScenarioError};
-use crate::expect::{Observed, Seen, check_expect, check_quiet, seen_kind, subject, worth_keeping};
+use crate::expect::{Observed, check_expect, check_quiet, seen_kind, subject, worth_keeping};
 use crate::format::{Case, Source, load, trial_names};
 use crate::source::{episode_label, open};
 
@@ -198,7 +198,7 @@ fn note(obs: &mut Observed, d: &qb_gadgets::Decision, suppressed: bool) {
         seen_kind(d.kind, suppressed),
         subject(d),
     );
-    let seen = obs.seen.entry(key).or_insert(Seen::default());
+    let seen = obs.seen.entry(key).or_default();
     seen.count += 1;
     if d.confidence > seen.max_confidence || seen.count == 1 {
         seen.max_confidence = d.confidence;

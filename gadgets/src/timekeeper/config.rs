@@ -83,7 +83,7 @@ impl TimekeeperConfig {
         }
         let w = self.window;
         if w.subsec_nanos() != 0
-            || w.as_secs() % 60 != 0
+            || !w.as_secs().is_multiple_of(60)
             || !(15..=360).contains(&(w.as_secs() / 60))
         {
             return bad(
