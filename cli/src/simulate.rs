@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use qb_signals::Manifest;
-use qb_simulator::{IncidentKind, MemoryKind, PiiKind, SimError, StuckKind, ToxicKind};
+use qb_simulator::{
+    IncidentKind, MemoryKind, PiiKind, RoutineKind, SimError, StuckKind, ToxicKind,
+};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -29,6 +31,9 @@ enum Family {
     /// A crash preceded by its root-cause log line (then an error climb, an OOM kill or a
     /// restart), and a quiet-day negative: the Archivist's episodes
     Incident(IncidentArgs),
+    /// Weeks of host metrics with a weekly job (a backup, shifted, a long batch) and an
+    /// incident that starts like it: the Timekeeper's episodes (use --interval 60s)
+    Routine(RoutineArgs),
     /// Regenerate the standard training and held-out sets (documented seeds)
     Standard(StandardArgs),
     /// Real misbehaving processes recorded by the real recorder (root)
@@ -86,6 +91,18 @@ struct IncidentArgs {
 }
 
 #[derive(Debug, Args)]
+struct RoutineArgs {
+    /// Scenario kind
+    #[arg(long, value_parser = |s: &str| s.parse::<RoutineKind>().map_err(|e| e.to_string()),
+          long_help = "Scenario kind: backup, backup_shifted, long_batch (routines); \
+                       incident_like_backup (negative). Needs at least 8 days 6 h: \
+                       e.g. --duration 16d --interval 60s.")]
+    kind: RoutineKind,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, Args)]
 struct Common {
     /// Seed: the same seed gives a byte-identical dataset
     #[arg(long, default_value_t = 1)]
@@ -121,6 +138,7 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         Family::Toxic(a) => one("toxic", a.kind, a.common, qb_simulator::write_toxic),
         Family::Pii(a) => one("pii", a.kind, a.common, qb_simulator::write_pii),
         Family::Incident(a) => one("incident", a.kind, a.common, qb_simulator::write_incident),
+        Family::Routine(a) => one("routine", a.kind, a.common, qb_simulator::write_routine),
     }
 }
 

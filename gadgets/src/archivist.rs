@@ -62,7 +62,9 @@ impl DecisionTriggers {
         let mut held = BTreeSet::new();
         for d in decisions
             .iter()
-            .filter(|d| d.gadget != NAME && d.confidence >= self.confidence)
+            // A recognised routine is a reason for less noise, not evidence to keep.
+            .filter(|d| d.gadget != NAME && d.kind != crate::timekeeper::ROUTINE)
+            .filter(|d| d.confidence >= self.confidence)
         {
             let key = d.key();
             if !self.held.contains(&key) {

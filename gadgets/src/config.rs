@@ -12,6 +12,7 @@ pub use crate::equalizer::EqualizerConfig;
 use crate::policy::Policy;
 use crate::rules::{Rule, Rules, default_rules};
 use crate::safety::Mode;
+pub use crate::timekeeper::TimekeeperConfig;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +35,10 @@ pub struct Config {
     /// `[logs.archivist]` runs live).
     #[serde(default)]
     pub archivist: ArchivistGadgetConfig,
+    /// Recurring metric shapes: recognises a benign routine and suppresses what its
+    /// `suppressible` list names while it lasts (off by default).
+    #[serde(default)]
+    pub timekeeper: TimekeeperConfig,
     /// Replaces the built-in rules when given.
     #[serde(default = "default_rules")]
     pub rules: Vec<Rule>,
@@ -56,6 +61,7 @@ impl Default for Config {
             equalizer: EqualizerConfig::default(),
             curator: CuratorConfig::default(),
             archivist: ArchivistGadgetConfig::default(),
+            timekeeper: TimekeeperConfig::default(),
             rules: default_rules(),
             runtime_hooks: BTreeMap::new(),
         }
@@ -91,6 +97,7 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         config.archivist.validate().map_err(ConfigError::Invalid)?;
         config.equalizer.validate().map_err(ConfigError::Invalid)?;
+        config.timekeeper.validate().map_err(ConfigError::Invalid)?;
         for (name, p) in [
             (
                 "oracle.report_probability",
@@ -190,6 +197,11 @@ mod tests {
             ),
             ("[policy]\nallow_cgroups = [\"qb\"]", "allow_cgroups"),
             ("[runtime_hooks]\njava = \"KILL\"", "KILL"),
+            ("[timekeeper]\nsimilarity = 2.0", "timekeeper.similarity"),
+            (
+                "[timekeeper]\nsuppressible = [\"archivist\"]",
+                "timekeeper.suppressible",
+            ),
         ] {
             let e = Config::from_toml(text).unwrap_err().to_string();
             assert!(e.contains(needle), "{needle}: {e}");

@@ -1,5 +1,6 @@
-//! `Engine::step(&Frame) -> TickReport`: gadgets, rules, executor, once per tick. The
-//! daemon and the scenario runner drive this same loop; nothing in it reads a clock.
+//! `Engine::step(&Frame) -> TickReport`: gadgets, filters, rules, executor, once per
+//! tick. The daemon and the scenario runner drive this same loop; nothing in it reads a
+//! clock.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,13 +12,16 @@ use crate::incident::Incident;
 use crate::pause::{PauseFile, PauseSwitch};
 use crate::rules::{Rule, RuleAction, Rules};
 use crate::safety::{ActionKind, Mode, Target};
+use crate::suppress::{Suppressed, Suppression};
 
 /// What one tick produced.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TickReport {
     pub ts_ns: i64,
-    /// Every decision standing this tick.
+    /// Every decision standing this tick that reached the rules.
     pub decisions: Vec<Decision>,
+    /// Decisions a recognised routine held back from the rules (`suppress.rs`), tagged.
+    pub suppressed: Vec<Suppressed>,
     /// The decisions that were not standing the tick before (what a log shows).
     pub onsets: Vec<Decision>,
     /// Every action and refusal, in the order they happened.
@@ -40,6 +44,8 @@ pub struct Engine<A, P = PauseFile> {
     gadgets: Vec<Box<dyn Gadget>>,
     rules: Rules,
     executor: Executor<A, P>,
+    /// The filter stage between the gadgets and the rules.
+    suppression: Suppression,
     holds: BTreeMap<(usize, DecisionKey), Hold>,
     previous: BTreeSet<DecisionKey>,
     /// A pending restart's cause, for its SIGKILL's incident: (pid, start) -> (rule, decision).
@@ -52,10 +58,17 @@ impl<A: Actuator, P: PauseSwitch> Engine<A, P> {
             gadgets,
             rules,
             executor,
+            suppression: Suppression::default(),
             holds: BTreeMap::new(),
             previous: BTreeSet::new(),
             restarts: BTreeMap::new(),
         }
+    }
+
+    /// What a recognised routine may hold back from the rules (nothing by default).
+    pub fn with_suppression(mut self, suppression: Suppression) -> Self {
+        self.suppression = suppression;
+        self
     }
 
     pub fn gadgets(&self) -> &[Box<dyn Gadget>] {
@@ -77,6 +90,7 @@ impl<A: Actuator, P: PauseSwitch> Engine<A, P> {
         self.rules = config.rules();
         self.executor
             .reconfigure(config.policy.clone(), config.mode);
+        self.suppression = config.timekeeper.suppression();
         self.holds.clear();
     }
 
@@ -96,6 +110,7 @@ impl<A: Actuator, P: PauseSwitch> Engine<A, P> {
         for gadget in &mut self.gadgets {
             gadget.observe(frame, &mut report.decisions);
         }
+        report.suppressed = self.suppression.apply(&mut report.decisions);
         let mut held = BTreeSet::new();
         for d in &report.decisions {
             for (i, rule) in self.rules.rules.iter().enumerate() {

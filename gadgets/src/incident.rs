@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use crate::decision::Decision;
 use crate::executor::{Outcome, StackSnapshot};
 use crate::safety::Mode;
+use crate::suppress::Suppressed;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Incident {
@@ -73,6 +74,21 @@ pub fn decision_json(d: &Decision) -> String {
     m.insert("event".into(), json!("decision"));
     m.insert("gadget".into(), json!(d.gadget));
     m.insert("kind".into(), json!(d.kind));
+    subject(d, &mut m);
+    Value::Object(m).to_string()
+}
+
+/// A decision a recognised routine held back from the rules, as one JSON line
+/// (`event: suppressed`, with its `suppressed_by` tag and the routine's `similarity`).
+pub fn suppressed_json(s: &Suppressed) -> String {
+    let d = &s.decision;
+    let mut m = Map::new();
+    m.insert("ts".into(), json!(rfc3339(d.ts_ns)));
+    m.insert("event".into(), json!("suppressed"));
+    m.insert("gadget".into(), json!(d.gadget));
+    m.insert("kind".into(), json!(d.kind));
+    m.insert("suppressed_by".into(), json!(s.tag));
+    m.insert("similarity".into(), json!(round(s.similarity)));
     subject(d, &mut m);
     Value::Object(m).to_string()
 }
@@ -188,5 +204,20 @@ mod tests {
         assert_eq!(v["eta_s"], 84.2);
         assert_eq!(v["evidence"]["usage_frac"], 0.8);
         assert!(decision_line(&d).contains("cgroup /leak p=0.91 eta=84s"));
+    }
+
+    #[test]
+    fn a_suppressed_decision_line_carries_its_tag() {
+        let s = Suppressed {
+            decision: Decision::new("timekeeper", "metric_spike", 1_767_225_600_000_000_000),
+            tag: "routine:3".into(),
+            similarity: 0.934_567_891,
+            onset: true,
+        };
+        let v: Value = serde_json::from_str(&suppressed_json(&s)).unwrap();
+        assert_eq!(v["event"], "suppressed");
+        assert_eq!(v["kind"], "metric_spike");
+        assert_eq!(v["suppressed_by"], "routine:3");
+        assert_eq!(v["similarity"], 0.934568);
     }
 }

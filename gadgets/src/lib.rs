@@ -18,10 +18,12 @@ pub mod pause;
 pub mod policy;
 pub mod rules;
 pub mod safety;
+pub mod suppress;
+pub mod timekeeper;
 
 pub use config::{
     ArchivistGadgetConfig, Config, ConfigError, CuratorConfig, EqualizerConfig, OracleConfig,
-    PathologistConfig,
+    PathologistConfig, TimekeeperConfig,
 };
 pub use decision::{Decision, DecisionKey, Gadget};
 pub use engine::{Engine, TickReport};
@@ -38,11 +40,20 @@ pub use rules::{Rule, RuleAction, Rules};
 pub use safety::{
     ActionKind, ConnTarget, CooldownClass, EndMethod, Guard, Mode, Refusal, Scope, Target, Verdict,
 };
+pub use suppress::{Suppressed, Suppression};
+pub use timekeeper::Timekeeper;
 
 use qb_models::registry::Registry;
 
 /// Every gadget a rule may name.
-pub const GADGETS: &[&str] = &["oracle", "pathologist", "equalizer", "curator", "archivist"];
+pub const GADGETS: &[&str] = &[
+    "oracle",
+    "pathologist",
+    "equalizer",
+    "curator",
+    "timekeeper",
+    "archivist",
+];
 
 /// The enabled gadgets of `config`, their models from `registry` (a model that fails
 /// its checks is replaced by the gadget's rule baseline, with a warning).
@@ -70,6 +81,9 @@ pub fn gadgets(config: &Config, registry: &Registry) -> Vec<Box<dyn Gadget>> {
     if config.curator.enabled {
         out.push(Box::new(curator::Curator::new()));
     }
+    if config.timekeeper.enabled {
+        out.push(Box::new(Timekeeper::new(config.timekeeper.clone())));
+    }
     // Last: it reads the other gadgets' decisions of the same tick.
     if config.archivist.enabled {
         out.push(Box::new(archivist::ArchivistGadget::new(
@@ -91,4 +105,5 @@ pub fn engine<A: Actuator, P: PauseSwitch>(
     let guard = Guard::with_pause(config.policy.clone(), pause);
     let executor = Executor::new(guard, config.mode, actuator);
     Engine::new(gadgets(config, registry), config.rules(), executor)
+        .with_suppression(config.timekeeper.suppression())
 }

@@ -222,7 +222,9 @@ fn rule(
 /// ticks: one noisy reading never acts); the Pathologist's 60 s hold-down is its
 /// "stuck for more than 60 s". The Equalizer's decisions already require harm (see
 /// `qb_gadgets::equalizer`); at the forest's operating point (0.6; a stall's confidence
-/// is at least 0.75 by construction), 10 s more of the same decision ends it.
+/// is at least 0.75 by construction), 10 s more of the same decision ends it. The
+/// Timekeeper's metric spike is an alert (a report) once it has stood 5 minutes, which a
+/// routine recognised in time suppresses.
 pub fn default_rules() -> Vec<Rule> {
     use RuleAction::*;
     let oracle = |name, eta, action| rule(name, "oracle", "oom_forecast", 0.85, eta, 5, action);
@@ -251,6 +253,15 @@ pub fn default_rules() -> Vec<Rule> {
             (None, None),
             10,
             EndConnection,
+        ),
+        rule(
+            "timekeeper-alert",
+            "timekeeper",
+            "metric_spike",
+            0.0,
+            (None, None),
+            300,
+            Report,
         ),
     ]
 }

@@ -106,6 +106,14 @@ pub fn summary(file: &ConfigFile) -> String {
     if c.curator.enabled {
         gadgets.push("curator (PII in the frames' log lines; [logs] redacts live)".to_string());
     }
+    if c.timekeeper.enabled {
+        gadgets.push(format!(
+            "timekeeper (routine above similarity {}, suppresses {} for {} at most)",
+            c.timekeeper.similarity,
+            c.timekeeper.suppressible.join(", "),
+            human(c.timekeeper.max_suppression)
+        ));
+    }
     let _ = writeln!(
         out,
         "gadgets: {}",

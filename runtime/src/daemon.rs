@@ -255,8 +255,15 @@ impl Daemon {
         let old = &self.settings.config;
         // The Oracle keeps its own copy of the policy (its victim must be one the guard
         // allows), so a policy change rebuilds the gadgets too.
+        // A changed [timekeeper] rebuilds it too (its learnt patterns start again),
+        // unless only `suppressible` changed: that is the engine's filter, reconfigured.
+        let learning = |t: &qb_gadgets::TimekeeperConfig| qb_gadgets::TimekeeperConfig {
+            suppressible: Vec::new(),
+            ..t.clone()
+        };
         let rebuild = config.oracle != old.oracle
             || config.pathologist != old.pathologist
+            || learning(&config.timekeeper) != learning(&old.timekeeper)
             || config.policy != old.policy;
         self.engine.reconfigure(&config);
         self.pause.set_path(config.policy.pause_file.clone());

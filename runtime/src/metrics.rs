@@ -55,6 +55,8 @@ impl Histogram {
 pub struct Metrics {
     /// (gadget, kind) -> onsets.
     decisions: BTreeMap<(String, String), u64>,
+    /// (gadget, kind) -> decisions a routine started holding back from the rules.
+    suppressed: BTreeMap<(String, String), u64>,
     /// (gadget, action, outcome) -> incidents, refusals included.
     actions: BTreeMap<(String, String, String), u64>,
     /// (gadget, refusal rule) -> refusals.
@@ -89,6 +91,13 @@ impl Metrics {
         for d in &report.onsets {
             *self
                 .decisions
+                .entry((d.gadget.to_string(), d.kind.to_string()))
+                .or_default() += 1;
+        }
+        for s in report.suppressed.iter().filter(|s| s.onset) {
+            let d = &s.decision;
+            *self
+                .suppressed
                 .entry((d.gadget.to_string(), d.kind.to_string()))
                 .or_default() += 1;
         }
@@ -147,6 +156,16 @@ impl Metrics {
         for ((gadget, kind), n) in &self.decisions {
             let labels = labels(&[("gadget", gadget), ("kind", kind)]);
             let _ = writeln!(out, "qbranch_decisions_total{labels} {n}");
+        }
+        write_family(
+            &mut out,
+            "qbranch_suppressed_total",
+            "counter",
+            "Decisions a recognised routine (the Timekeeper) held back from the rules, by gadget and kind (onsets).",
+        );
+        for ((gadget, kind), n) in &self.suppressed {
+            let labels = labels(&[("gadget", gadget), ("kind", kind)]);
+            let _ = writeln!(out, "qbranch_suppressed_total{labels} {n}");
         }
         write_family(
             &mut out,
@@ -411,6 +430,12 @@ mod tests {
         m.set_mode(Mode::DryRun);
         let report = TickReport {
             onsets: vec![Decision::new("oracle", "oom_forecast", 0)],
+            suppressed: vec![qb_gadgets::Suppressed {
+                decision: Decision::new("timekeeper", "metric_spike", 0),
+                tag: "routine:1".into(),
+                similarity: 0.9,
+                onset: true,
+            }],
             incidents: vec![
                 incident(Outcome::DryRun),
                 incident(Outcome::Refused {
@@ -435,6 +460,7 @@ mod tests {
             "qbranch_actions_total{gadget=\"oracle\",action=\"kill\",outcome=\"dry_run\"} 1",
             "qbranch_actions_total{gadget=\"oracle\",action=\"kill\",outcome=\"refused\"} 1",
             "qbranch_refusals_total{gadget=\"oracle\",rule=\"host_pid\"} 1",
+            "qbranch_suppressed_total{gadget=\"timekeeper\",kind=\"metric_spike\"} 1",
             "qbranch_tick_seconds_bucket{le=\"0.05\"} 1",
             "qbranch_tick_seconds_bucket{le=\"1\"} 1",
             "qbranch_tick_seconds_bucket{le=\"+Inf\"} 2",

@@ -7,7 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use qb_gadgets::incident::{decision_json, decision_line, incident_json, incident_line};
+use qb_gadgets::incident::{
+    decision_json, decision_line, incident_json, incident_line, suppressed_json,
+};
 use qb_gadgets::oracle::FOLLOW_UP_KINDS;
 use qb_gadgets::{Outcome, TickReport};
 
@@ -63,6 +65,12 @@ impl Output {
             if let (Some(log), true) = (&mut self.incidents, FOLLOW_UP_KINDS.contains(&d.kind)) {
                 log.append(&line);
             }
+        }
+        // A routine's suppression is visible: once per decision it starts holding back.
+        for s in report.suppressed.iter().filter(|s| s.onset) {
+            tracing::info!("{} suppressed by {}", decision_line(&s.decision), s.tag);
+            let line = suppressed_json(s);
+            self.print(&line);
         }
         for i in &report.incidents {
             match &i.outcome {

@@ -293,6 +293,13 @@ mod tests {
             parse("[traces]").unwrap().traces,
             Some(crate::traces::TracesSection::default())
         );
+        let tk = parse("[timekeeper]\nenabled = true\nmethod = \"dtw\"").unwrap();
+        assert!(tk.config.timekeeper.enabled);
+        let e = parse("[timekeeper]\nmax_suppression = \"1s\"").unwrap_err();
+        assert!(
+            e.contains("/etc/g.toml") && e.contains("timekeeper.max_suppression"),
+            "{e}"
+        );
         let logs = parse(
             "[logs]\nfiles = [\"/var/log/app/*.log\"]\n[logs.redact.policy]\nemail = \"hash\"",
         )

@@ -56,7 +56,7 @@ fn check_accepts_the_example_and_an_empty_file() {
     let (code, stdout, _) = check("");
     assert_eq!(code, 0);
     assert!(stdout.contains("scope: whole host"), "{stdout}");
-    assert!(stdout.contains("rules (7)"), "{stdout}");
+    assert!(stdout.contains("rules (8)"), "{stdout}");
 }
 
 #[test]

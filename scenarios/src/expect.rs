@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use qb_gadgets::{Decision, Incident};
+use qb_gadgets::{Decision, Incident, Suppressed};
 
 use crate::format::{Expect, Quiet, TargetSpec, Wanted, Window};
 use crate::source::{Episodic, LabelTarget};
@@ -19,6 +19,8 @@ pub struct Observed {
     pub frames: u64,
     /// Only the decisions some expectation or quiet could match (memory stays bounded).
     pub decisions: Vec<Decision>,
+    /// Decisions a recognised routine held back from the rules (kept as for `decisions`).
+    pub suppressed: Vec<Suppressed>,
     pub incidents: Vec<Incident>,
     /// Every decision, summarised: (gadget, kind, subject) -> count, max confidence and
     /// its time, for the "what was seen instead" of a failure.
@@ -48,6 +50,7 @@ pub fn subject(d: &Decision) -> String {
 #[derive(Debug, Clone, Copy)]
 enum Item<'a> {
     Decision(&'a Decision),
+    Suppressed(&'a Suppressed),
     Incident(&'a Incident),
 }
 
@@ -55,6 +58,7 @@ impl Item<'_> {
     fn decision(&self) -> &Decision {
         match self {
             Item::Decision(d) => d,
+            Item::Suppressed(s) => &s.decision,
             Item::Incident(i) => &i.decision,
         }
     }
@@ -62,6 +66,7 @@ impl Item<'_> {
     fn ts_ns(&self) -> i64 {
         match self {
             Item::Decision(d) => d.ts_ns,
+            Item::Suppressed(s) => s.decision.ts_ns,
             Item::Incident(i) => i.ts_ns,
         }
     }
@@ -70,6 +75,10 @@ impl Item<'_> {
         let d = self.decision();
         let what = match self {
             Item::Decision(d) => format!("{} {}", d.gadget, d.kind),
+            Item::Suppressed(s) => format!(
+                "{} {} (suppressed as {}, similarity {:.3})",
+                d.gadget, d.kind, s.tag, s.similarity
+            ),
             Item::Incident(i) => format!(
                 "{} {} -> {} ({})",
                 d.gadget,
@@ -188,6 +197,9 @@ fn target_text(spec: &TargetSpec, label: Option<&Episodic>) -> String {
 
 fn wanted_text(e: &Expect) -> String {
     match &e.wanted {
+        Wanted::Decision(kind) if e.suppressed => {
+            format!("a suppressed {} {kind} decision", e.gadget)
+        }
         Wanted::Decision(kind) => format!("a {} {kind} decision", e.gadget),
         Wanted::Incident {
             actions,
@@ -206,14 +218,17 @@ fn wanted_text(e: &Expect) -> String {
     }
 }
 
-/// Whether a decision is one some check could match: the runner keeps only these.
-pub fn worth_keeping(d: &Decision, expects: &[Expect], quiets: &[Quiet]) -> bool {
+/// Whether a decision (`suppressed`: one the filter held back) is one some check could
+/// match: the runner keeps only these.
+pub fn worth_keeping(d: &Decision, suppressed: bool, expects: &[Expect], quiets: &[Quiet]) -> bool {
     expects.iter().any(|e| {
         matches!(&e.wanted, Wanted::Decision(k) if *k == d.kind)
+            && e.suppressed == suppressed
             && e.gadget == d.gadget
             && d.confidence >= e.min_confidence
     }) || quiets.iter().any(|q| {
         !q.actions_only
+            && q.suppressed == suppressed
             && q.gadget == d.gadget
             && q.decision.as_deref().is_none_or(|k| k == d.kind)
             && d.confidence >= q.min_confidence
@@ -225,6 +240,12 @@ pub fn check_expect(e: &Expect, obs: &Observed) -> Result<String, String> {
     let head = format!("expect[{}]", e.index);
     let label = obs.label.as_ref();
     let items: Vec<Item> = match &e.wanted {
+        Wanted::Decision(kind) if e.suppressed => obs
+            .suppressed
+            .iter()
+            .filter(|s| s.decision.gadget == e.gadget && s.decision.kind == kind)
+            .map(Item::Suppressed)
+            .collect(),
         Wanted::Decision(kind) => obs
             .decisions
             .iter()
@@ -331,6 +352,7 @@ pub fn check_expect(e: &Expect, obs: &Observed) -> Result<String, String> {
 fn seen_instead(e: &Expect, obs: &Observed) -> String {
     match &e.wanted {
         Wanted::Decision(kind) => {
+            let kind = &seen_kind(kind, e.suppressed);
             let seen: Vec<String> = obs
                 .seen
                 .iter()
@@ -367,6 +389,15 @@ fn seen_instead(e: &Expect, obs: &Observed) -> String {
     }
 }
 
+/// The kind as `Observed::seen` keys it: a suppressed decision's with ` (suppressed)`.
+pub fn seen_kind(kind: &str, suppressed: bool) -> String {
+    if suppressed {
+        format!("{kind} (suppressed)")
+    } else {
+        kind.to_string()
+    }
+}
+
 /// `Ok(note)` when the gadget stayed quiet, or `Err(the first offender and a count)`.
 pub fn check_quiet(q: &Quiet, obs: &Observed) -> Result<String, String> {
     let head = format!("quiet[{}]", q.index);
@@ -376,6 +407,12 @@ pub fn check_quiet(q: &Quiet, obs: &Observed) -> Result<String, String> {
             .iter()
             .filter(|i| i.decision.gadget == q.gadget)
             .map(Item::Incident)
+            .collect()
+    } else if q.suppressed {
+        obs.suppressed
+            .iter()
+            .filter(|s| s.decision.gadget == q.gadget)
+            .map(Item::Suppressed)
             .collect()
     } else {
         obs.decisions
@@ -397,6 +434,11 @@ pub fn check_quiet(q: &Quiet, obs: &Observed) -> Result<String, String> {
     }
     let mut what = if q.actions_only {
         "no incident".to_string()
+    } else if q.suppressed {
+        format!(
+            "no suppressed {} decision",
+            q.decision.as_deref().unwrap_or("kind of")
+        )
     } else {
         format!("no {} decision", q.decision.as_deref().unwrap_or("kind of"))
     };

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use qb_gadgets::Config;
-use qb_simulator::{IncidentKind, MemoryKind, PiiKind, StuckKind, ToxicKind};
+use qb_simulator::{IncidentKind, MemoryKind, PiiKind, RoutineKind, StuckKind, ToxicKind};
 use serde::Deserialize;
 
 use crate::error::{Result, ScenarioError};
@@ -23,6 +23,8 @@ pub const DECISION_KINDS: &[&str] = &[
     "toxic_protected",
     "pii_detected",
     "log_flush",
+    "metric_spike",
+    "routine",
 ];
 /// Incident actions: the rules' actions and the restart's escalation.
 pub const ACTIONS: &[&str] = &[
@@ -80,6 +82,7 @@ pub enum GeneratorKind {
     Toxic(ToxicKind),
     Pii(PiiKind),
     Incident(IncidentKind),
+    Routine(RoutineKind),
 }
 
 impl GeneratorKind {
@@ -94,19 +97,30 @@ impl GeneratorKind {
             "toxic" => GeneratorKind::Toxic(kind.parse().map_err(err)?),
             "pii" => GeneratorKind::Pii(kind.parse().map_err(err)?),
             "incident" => GeneratorKind::Incident(kind.parse().map_err(err)?),
+            "routine" => GeneratorKind::Routine(kind.parse().map_err(err)?),
             other => {
                 return Err(format!(
-                    "unknown family {other:?} (families: memory, stuck, toxic, pii, incident)"
+                    "unknown family {other:?} (families: memory, stuck, toxic, pii, incident, routine)"
                 ));
             }
         })
     }
 
-    /// A memory episode needs the time to leak to its kill; the others unfold in minutes.
+    /// A memory episode needs the time to leak to its kill; a routine, three weekly
+    /// jobs (16 days); the others unfold in minutes.
     pub fn default_duration(self) -> Duration {
         match self {
             GeneratorKind::Memory(_) => Duration::from_secs(30 * 60),
+            GeneratorKind::Routine(_) => Duration::from_secs(16 * 86_400),
             _ => Duration::from_secs(10 * 60),
+        }
+    }
+
+    /// Weeks of a routine at 60 s ticks (~23k frames); everything else at 1 s.
+    pub fn default_interval(self) -> Duration {
+        match self {
+            GeneratorKind::Routine(_) => Duration::from_secs(60),
+            _ => Duration::from_secs(1),
         }
     }
 
@@ -117,6 +131,7 @@ impl GeneratorKind {
             GeneratorKind::Toxic(k) => format!("toxic/{k}"),
             GeneratorKind::Pii(k) => format!("pii/{k}"),
             GeneratorKind::Incident(k) => format!("incident/{k}"),
+            GeneratorKind::Routine(k) => format!("routine/{k}"),
         }
     }
 }
@@ -179,6 +194,9 @@ pub struct Expect {
     /// At least this long before the label's event (`attributes.oom_ns`).
     pub lead: Option<Duration>,
     pub windows: Vec<Window>,
+    /// A decision the engine's filter held back from the rules (a recognised routine),
+    /// instead of one that reached them.
+    pub suppressed: bool,
 }
 
 /// Something that must not happen: a gadget's decisions (of a kind, above a confidence)
@@ -192,6 +210,8 @@ pub struct Quiet {
     pub actions_only: bool,
     pub target: TargetSpec,
     pub windows: Vec<Window>,
+    /// Only decisions the engine's filter held back (no suppression may happen).
+    pub suppressed: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,6 +262,8 @@ struct RawExpect {
     lead: Option<String>,
     within: Option<Vec<String>>,
     after_onset: Option<Vec<String>>,
+    #[serde(default)]
+    suppressed: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -255,6 +277,8 @@ struct RawQuiet {
     target: Option<String>,
     within: Option<Vec<String>>,
     after_onset: Option<Vec<String>>,
+    #[serde(default)]
+    suppressed: bool,
 }
 
 /// Reads and checks one case file.
@@ -441,7 +465,7 @@ fn source(path: &Path, raw: RawSource) -> Result<Source> {
             };
             let interval = match raw.interval {
                 Some(t) => duration(path, "source.interval", &t)?,
-                None => Duration::from_secs(1),
+                None => generator.default_interval(),
             };
             if interval.is_zero() || interval > run_for {
                 return Err(invalid(
@@ -568,6 +592,12 @@ fn expect(path: &Path, index: usize, raw: RawExpect) -> Result<Expect> {
             one_of(path, &key("decision"), &kind, DECISION_KINDS)?;
             Wanted::Decision(kind)
         }
+        (None, Some(_)) if raw.suppressed => {
+            return Err(invalid(
+                "suppressed",
+                "only a decision is suppressed; its actions never happen",
+            ));
+        }
         (None, Some(actions)) => {
             let actions = match actions {
                 OneOrMany::One(a) => vec![a],
@@ -605,6 +635,7 @@ fn expect(path: &Path, index: usize, raw: RawExpect) -> Result<Expect> {
             raw.within,
             raw.after_onset,
         )?,
+        suppressed: raw.suppressed,
     })
 }
 
@@ -612,6 +643,13 @@ fn quiet(path: &Path, index: usize, raw: RawQuiet) -> Result<Quiet> {
     let key = |k: &str| format!("quiet[{index}].{k}");
     if let Some(kind) = &raw.decision {
         one_of(path, &key("decision"), kind, DECISION_KINDS)?;
+    }
+    if raw.suppressed && raw.actions {
+        return Err(ScenarioError::invalid(
+            path,
+            key("suppressed"),
+            "only decisions are suppressed, not actions",
+        ));
     }
     Ok(Quiet {
         index,
@@ -626,6 +664,7 @@ fn quiet(path: &Path, index: usize, raw: RawQuiet) -> Result<Quiet> {
             raw.within,
             raw.after_onset,
         )?,
+        suppressed: raw.suppressed,
     })
 }
 
@@ -667,6 +706,23 @@ decision = "oom_forecast"
         assert_eq!(c.config, Config::default());
         assert_eq!(c.expects[0].target, TargetSpec::Any);
         assert_eq!(trial_names(&c.source), ["seed-10001"]);
+    }
+
+    #[test]
+    fn a_routine_runs_weeks_at_60_s_ticks_and_suppressed_parses() {
+        let text = GOOD
+            .replace("memory/linear_leak", "routine/backup_shifted")
+            .replace("gadget = \"oracle\"", "gadget = \"timekeeper\"")
+            .replace("oom_forecast\"", "metric_spike\"\nsuppressed = true");
+        let c = parse(Path::new("cases/timekeeper/x.toml"), &text).unwrap();
+        let Source::Simulate {
+            duration, interval, ..
+        } = c.source
+        else {
+            panic!("{:?}", c.source);
+        };
+        assert_eq!((duration.as_secs(), interval.as_secs()), (16 * 86_400, 60));
+        assert!(c.expects[0].suppressed);
     }
 
     #[test]
@@ -774,6 +830,27 @@ decision = "oom_forecast"
             (
                 GOOD.replace("seeds = [10001]", "seeds = [1]\npath = \"x\""),
                 "source.path: not a key of a simulate source",
+            ),
+            (
+                GOOD.replace(
+                    "decision = \"oom_forecast\"",
+                    "action = \"kill\"\nsuppressed = true",
+                ),
+                "expect[1].suppressed: only a decision is suppressed",
+            ),
+            (
+                format!(
+                    "{GOOD}\n[[quiet]]\ngadget = \"oracle\"\nactions = true\nsuppressed = true"
+                ),
+                "quiet[1].suppressed: only decisions are suppressed",
+            ),
+            (
+                GOOD.replace("memory/linear_leak", "routine/backups"),
+                "source.generator: unknown routine kind 'backups'",
+            ),
+            (
+                format!("{GOOD}\n[config.timekeeper]\nsimilarity = 0"),
+                "timekeeper.similarity",
             ),
             (
                 format!("{GOOD}\n[config]\nmode = \"yolo\""),

@@ -9,7 +9,7 @@ use qb_gadgets::{DaemonIds, Engine, ManualPause, RecordingActuator};
 use qb_models::registry::Registry;
 
 use crate::error::{Result, ScenarioError};
-use crate::expect::{Observed, Seen, check_expect, check_quiet, subject, worth_keeping};
+use crate::expect::{Observed, check_expect, check_quiet, seen_kind, subject, worth_keeping};
 use crate::format::{Case, Source, load, trial_names};
 use crate::source::{episode_label, open};
 
@@ -156,18 +156,24 @@ pub fn observe(trial: &Trial) -> Result<Option<Observed>> {
         obs.end_ns = frame.ts_ns;
         obs.frames += 1;
         let report = engine.step(&frame);
-        for d in report.decisions {
-            let key = (d.gadget.to_string(), d.kind.to_string(), subject(&d));
-            let seen = obs.seen.entry(key).or_insert(Seen::default());
-            seen.count += 1;
-            if d.confidence > seen.max_confidence || seen.count == 1 {
-                seen.max_confidence = d.confidence;
-                seen.max_at_ns = d.ts_ns;
-            }
-            if worth_keeping(&d, &case.expects, &case.quiets) {
-                obs.decisions.push(d);
-            }
+        for d in &report.decisions {
+            note(&mut obs, d, false);
         }
+        for h in &report.suppressed {
+            note(&mut obs, &h.decision, true);
+        }
+        obs.decisions.extend(
+            report
+                .decisions
+                .into_iter()
+                .filter(|d| worth_keeping(d, false, &case.expects, &case.quiets)),
+        );
+        obs.suppressed.extend(
+            report
+                .suppressed
+                .into_iter()
+                .filter(|h| worth_keeping(&h.decision, true, &case.expects, &case.quiets)),
+        );
         obs.incidents.extend(report.incidents);
     }
     let wanted = match &case.source {
@@ -183,6 +189,21 @@ pub fn observe(trial: &Trial) -> Result<Option<Observed>> {
         ));
     }
     Ok(Some(obs))
+}
+
+/// Counts a decision (or a suppressed one) in the summary failures quote.
+fn note(obs: &mut Observed, d: &qb_gadgets::Decision, suppressed: bool) {
+    let key = (
+        d.gadget.to_string(),
+        seen_kind(d.kind, suppressed),
+        subject(d),
+    );
+    let seen = obs.seen.entry(key).or_default();
+    seen.count += 1;
+    if d.confidence > seen.max_confidence || seen.count == 1 {
+        seen.max_confidence = d.confidence;
+        seen.max_at_ns = d.ts_ns;
+    }
 }
 
 /// The expectations' verdict on a trial.

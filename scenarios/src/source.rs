@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use qb_signals::{Dataset, Frame, LabelRow, ReplaySource, SignalSource, Table};
 use qb_simulator::{
-    Clock, Generator, IncidentGenerator, MemoryGenerator, PiiGenerator, StuckGenerator,
-    ToxicGenerator,
+    Clock, Generator, IncidentGenerator, MemoryGenerator, PiiGenerator, RoutineGenerator,
+    StuckGenerator, ToxicGenerator,
 };
 
 use crate::error::{Result, ScenarioError};
@@ -94,6 +94,7 @@ fn generate(
         GeneratorKind::Toxic(k) => Box::new(ToxicGenerator::new(k, seed, clock)?),
         GeneratorKind::Pii(k) => Box::new(PiiGenerator::new(k, seed, clock)?),
         GeneratorKind::Incident(k) => Box::new(IncidentGenerator::new(k, seed, clock)?),
+        GeneratorKind::Routine(k) => Box::new(RoutineGenerator::new(k, seed, clock)?),
     })
 }
 

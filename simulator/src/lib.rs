@@ -4,14 +4,16 @@
 //!
 //! Families so far: memory (leaks ending in OOM kills), stuck processes (deadlock,
 //! livelock, D state, pool exhaustion), toxic queries, PII in log files (with
-//! byte-exact span labels), each with hard negatives, and incidents (a crash with its
-//! root-cause line, and a quiet day) for the Archivist.
+//! byte-exact span labels), each with hard negatives, incidents (a crash with its
+//! root-cause line, and a quiet day) for the Archivist, and routines (weeks of host
+//! metrics with a weekly job, and an incident that starts like it) for the Timekeeper.
 
 mod clock;
 pub mod incident;
 mod kinds;
 pub mod memory;
 pub mod pii;
+pub mod routine;
 pub use qb_signals::rng;
 pub mod standard;
 pub mod stuck;
@@ -27,6 +29,7 @@ pub use clock::Clock;
 pub use incident::{IncidentGenerator, IncidentKind};
 pub use memory::{MemoryGenerator, MemoryKind};
 pub use pii::{PiiGenerator, PiiKind, PiiLine, PiiLineGenerator, PiiMix, PiiSpan};
+pub use routine::{RoutineGenerator, RoutineKind};
 pub use standard::{HELD_OUT_SEEDS, Scenario, Split, StandardItem, TRAINING_SEEDS, standard_plan};
 pub use stuck::{StuckGenerator, StuckKind};
 pub use toxic::{ToxicGenerator, ToxicKind};
@@ -64,6 +67,21 @@ pub fn write_dataset(
     tables: &[Table],
     generator: &mut dyn Generator,
 ) -> Result<Manifest, SimError> {
+    let segment = qb_signals::DEFAULT_SEGMENT;
+    write_segmented(dir, name, seed, clock, tables, generator, segment)
+}
+
+/// `write_dataset` with segments of `segment` event time (weeks of 60 s ticks in 60 s
+/// segments would be ten thousand files).
+fn write_segmented(
+    dir: &Path,
+    name: &str,
+    seed: u64,
+    clock: Clock,
+    tables: &[Table],
+    generator: &mut dyn Generator,
+    segment: Duration,
+) -> Result<Manifest, SimError> {
     let mut writer = DatasetWriter::create(
         dir,
         WriterOptions {
@@ -73,7 +91,7 @@ pub fn write_dataset(
                 .iter()
                 .map(|t| (*t, format!("qb-simulator {name}")))
                 .collect(),
-            segment: qb_signals::DEFAULT_SEGMENT,
+            segment,
             append: false,
         },
     )?;
@@ -210,5 +228,30 @@ pub fn write_incident(
         clock,
         &tables,
         &mut generator,
+    )
+}
+
+/// A routine episode as a dataset (system, logs, labels: the last job as `routine` or
+/// `incident`, the earlier ones as `routine_history`; see `routine`). Weeks long: use
+/// a coarse interval (60 s).
+pub fn write_routine(
+    dir: &Path,
+    kind: RoutineKind,
+    seed: u64,
+    duration: Duration,
+    interval: Duration,
+) -> Result<Manifest, SimError> {
+    let clock = Clock::new(duration, interval)?;
+    let mut generator = RoutineGenerator::new(kind, seed, clock)?;
+    let tables = [Table::System, Table::Logs, Table::Labels];
+    // A segment per day (segments never span midnight anyway).
+    write_segmented(
+        dir,
+        &format!("routine/{kind}"),
+        seed,
+        clock,
+        &tables,
+        &mut generator,
+        Duration::from_secs(86_400),
     )
 }
