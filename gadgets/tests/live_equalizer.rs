@@ -225,17 +225,17 @@ fn live() -> Result<Run, Failure> {
         let frame = recorder.collect(now_ns());
         let report = engine.step(&frame);
         for d in report.decisions.iter().filter(|d| d.gadget == "equalizer") {
-            if let Some(c) = d.process.as_ref().and_then(|p| p.connection.as_ref()) {
-                if !run.decided.contains(&c.name()) {
-                    say(&format!(
-                        "decision {} {:.2} on {} ({})",
-                        d.source,
-                        d.confidence,
-                        c.name(),
-                        d.process.as_ref().map_or(0, |p| p.pid)
-                    ));
-                    run.decided.push(c.name());
-                }
+            if let Some(c) = d.process.as_ref().and_then(|p| p.connection.as_ref())
+                && !run.decided.contains(&c.name())
+            {
+                say(&format!(
+                    "decision {} {:.2} on {} ({})",
+                    d.source,
+                    d.confidence,
+                    c.name(),
+                    d.process.as_ref().map_or(0, |p| p.pid)
+                ));
+                run.decided.push(c.name());
             }
         }
         for i in &report.incidents {
