@@ -197,12 +197,12 @@ fn inspect_refuses_another_schema_version() {
     let text_before = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(
         &manifest,
-        text_before.replace("schema_version = 1", "schema_version = 2"),
+        text_before.replace("schema_version = 2", "schema_version = 3"),
     )
     .unwrap();
     let out = qbranch(&["inspect", &d]);
-    assert_refused(&out, "manifest.toml: schema mismatch: expected schema v1");
-    assert!(text(&out.stderr).contains("found schema v2"));
+    assert_refused(&out, "manifest.toml: schema mismatch: expected schema v2");
+    assert!(text(&out.stderr).contains("found schema v3"));
 }
 
 fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {

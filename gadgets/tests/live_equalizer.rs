@@ -11,7 +11,9 @@
 //!   same at 16 KB/s) that must never be touched, nor pgbench's sessions.
 //!
 //! pgbench's throughput before, during and after each episode goes to the test output
-//! and to `live-equalizer.json` in Cargo's target tmp dir, with every incident.
+//! and to `live-equalizer.json` in Cargo's target tmp dir, with every incident. With
+//! `QB_EQUALIZER_END=sock_destroy` the connections are ended by `SOCK_DESTROY` instead
+//! of terminating their backends (the backend then sees the reset and exits).
 //! Needs root on Linux, PostgreSQL (scripts/setup installs it) and python3; elsewhere
 //! (or with `QB_SKIP_LIVE=1`) every test prints `skipped: <reason>` and passes.
 
@@ -148,6 +150,10 @@ fn engine(
     config.oracle.enabled = false;
     config.pathologist.enabled = false;
     config.equalizer.enabled = true;
+    // `QB_EQUALIZER_END=sock_destroy` runs the same session ending sockets instead.
+    if std::env::var("QB_EQUALIZER_END").is_ok_and(|v| v == "sock_destroy") {
+        config.equalizer.end = qb_gadgets::equalizer::EndChoice::SockDestroy;
+    }
     config.policy.pause_file = pause.to_path_buf();
     config.policy.allow_cgroups = vec![cluster.cgroup().path().to_string()];
     let actuator = LinuxActuator::new()?;
