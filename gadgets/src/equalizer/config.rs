@@ -108,8 +108,8 @@ impl EqualizerConfig {
         method.is_none_or(|m| self.safe_methods.iter().any(|s| s.eq_ignore_ascii_case(m)))
     }
 
-    /// The method for a connection whose owner serves `owner_connections` of the
-    /// service's connections, and is (or not) a child of the listening process.
+    /// The method for a connection whose owner is (or is not) a process serving only
+    /// this connection, forked by the listener.
     pub fn method(&self, process_per_connection: bool) -> EndMethod {
         match self.end {
             EndChoice::SockDestroy => EndMethod::SockDestroy,

@@ -86,8 +86,8 @@ impl Equalizer {
             // outliers among the service's connections (in the features' z-scores,
             // CPU as its own share).
             Loaded::Rule { .. } => {
-                let wait = v.values[2];
-                let cpu = v.values[3];
+                let wait = v.feature("wait_zscore");
+                let cpu = v.feature("cpu_attribution");
                 let hit = wait >= RULE_SIGMA && cpu >= 0.5;
                 (if hit { RULE_CONFIDENCE } else { 0.0 }, "rule")
             }
@@ -151,7 +151,7 @@ impl Gadget for Equalizer {
                 let p99_ratio = self.requests.p99_ratio(v.row.local_port, now);
                 let harmful = v.may_wait()
                     && v.silent_ns(now) >= ns(self.config.min_runtime)
-                    && (vector.values[3] >= self.config.min_owner_cpu
+                    && (vector.feature("cpu_attribution") >= self.config.min_owner_cpu
                         || p99_ratio.is_some_and(|r| r >= SPIKE_RATIO));
                 if anomalous
                     && harmful

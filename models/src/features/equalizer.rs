@@ -37,6 +37,17 @@ pub struct EqualizerVector {
     pub values: [f64; EQUALIZER_LEN],
 }
 
+impl EqualizerVector {
+    /// A feature by its name in `EQUALIZER` (0 for a name it does not have).
+    pub fn feature(&self, name: &str) -> f64 {
+        EQUALIZER
+            .names
+            .iter()
+            .position(|n| *n == name)
+            .map_or(0.0, |i| self.values[i])
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct ConnSnap {
     ts_ns: i64,
