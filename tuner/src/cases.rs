@@ -96,7 +96,10 @@ impl Expect {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CaseError {
     #[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
-    Toml { line: Option<usize>, message: String },
+    Toml {
+        line: Option<usize>,
+        message: String,
+    },
     #[error("{field}: {message}")]
     Invalid { field: String, message: String },
 }
@@ -421,10 +424,19 @@ max_rollbacks = 0
     fn mistakes_name_the_field() {
         let cases: &[(String, &str)] = &[
             (FLAT.replace("periods", "period"), "unknown field `period`"),
-            (FLAT.replace("\"flat\"", "\"flit\""), "source.environment: unknown \"flit\""),
+            (
+                FLAT.replace("\"flat\"", "\"flit\""),
+                "source.environment: unknown \"flit\"",
+            ),
             (FLAT.replace("[1]", "[]"), "source.seeds: no seeds"),
-            (FLAT.replace("[1]", "[2, 2]"), "source.seeds: a seed is listed twice"),
-            (FLAT.replace("\"tuner\"", "\"simulate\""), "source.kind: \"simulate\""),
+            (
+                FLAT.replace("[1]", "[2, 2]"),
+                "source.seeds: a seed is listed twice",
+            ),
+            (
+                FLAT.replace("\"tuner\"", "\"simulate\""),
+                "source.kind: \"simulate\"",
+            ),
             (
                 FLAT.replace("periods = 120", "periods = 120\nnoise = -1"),
                 "source.noise:",
@@ -454,10 +466,7 @@ max_rollbacks = 0
             assert!(e.contains(needle), "wanted {needle:?} in: {e}");
         }
         let e = parse(&FLAT.replace("periods", "period")).unwrap_err();
-        assert!(
-            matches!(e, CaseError::Toml { line: Some(7), .. }),
-            "{e:?}"
-        );
+        assert!(matches!(e, CaseError::Toml { line: Some(7), .. }), "{e:?}");
     }
 
     #[test]
