@@ -1,12 +1,14 @@
 //! `qbranch replay`: runs scenario cases (qb-scenarios) and reports one line per trial,
-//! a summary, and optionally JUnit XML. Glue only.
+//! a summary, and optionally JUnit XML and the results as JSON. Glue only.
 
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use qb_scenarios::{Pattern, Status, TrialResult, junit, load_all, run, trials};
+use qb_scenarios::{Pattern, Results, Status, TrialResult, junit, load_all, run, trials};
 
 /// Where the cases live, relative to the repository root.
 const DEFAULT_CASES: &str = "scenarios/cases";
@@ -14,7 +16,7 @@ const DEFAULT_CASES: &str = "scenarios/cases";
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  qbranch replay\n  qbranch replay scenarios/cases/oracle --run '_leak/seed-10001$'\n  \
-                  qbranch replay scenarios/must-fail --junit replay.xml"
+                  qbranch replay scenarios/must-fail --junit replay.xml\n  qbranch replay --json results.json"
 )]
 pub struct ReplayArgs {
     /// Case files, or folders searched for *.toml [default: scenarios/cases]
@@ -25,6 +27,10 @@ pub struct ReplayArgs {
     /// Also write the results as JUnit XML
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Also write the results as JSON ({"trials": [...]}: case, source, seed, status,
+    /// message, elapsed_ms and one check per gadget), for `qbranch report`
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 /// Whether every trial passed (known failures and skips included).
@@ -47,6 +53,16 @@ pub fn run_cases(args: ReplayArgs) -> anyhow::Result<bool> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let cases = load_all(&paths)?;
+    // Created before the run, so an unwritable path fails now, not after every trial.
+    let json = args
+        .json
+        .as_deref()
+        .map(|path| {
+            File::create(path)
+                .map(|file| (path, file))
+                .with_context(|| format!("writing the results as JSON to {}", path.display()))
+        })
+        .transpose()?;
     let started = Instant::now();
     let mut results: Vec<TrialResult> = Vec::new();
     for case in &cases {
@@ -72,10 +88,14 @@ pub fn run_cases(args: ReplayArgs) -> anyhow::Result<bool> {
         count(Status::Skip),
         count(Status::Known)
     );
+    let passed = count(Status::Fail) == 0;
     if let Some(path) = &args.junit {
         write_junit(path, &results)?;
     }
-    Ok(count(Status::Fail) == 0)
+    if let Some((path, file)) = json {
+        write_json(path, file, results)?;
+    }
+    Ok(passed)
 }
 
 fn print_line(r: &TrialResult) {
@@ -95,4 +115,14 @@ fn print_line(r: &TrialResult) {
 fn write_junit(path: &Path, results: &[TrialResult]) -> anyhow::Result<()> {
     std::fs::write(path, junit::render(results))
         .with_context(|| format!("writing JUnit XML to {}", path.display()))
+}
+
+fn write_json(path: &Path, mut file: File, trials: Vec<TrialResult>) -> anyhow::Result<()> {
+    let text = Results { trials }
+        .to_json()
+        .context("serialising the results as JSON")?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing the results as JSON to {}", path.display()))
 }

@@ -1,5 +1,6 @@
 //! `qbranch replay` end to end: a passing case, a must-fail case (which passes by
-//! failing), the same case without its `expect_failure` (exit code 1), and the JUnit XML.
+//! failing), the same case without its `expect_failure` (exit code 1), the JUnit XML,
+//! and the JSON results (and an unwritable path for them).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -128,4 +129,93 @@ fn a_bad_case_file_is_one_error_line_naming_file_and_key() {
         text.contains("bad.toml: source.generator: unknown memory kind 'linear_leek'"),
         "{text}"
     );
+}
+
+#[test]
+fn json_results_carry_case_source_seed_status_and_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("results.json");
+    let (out, text) = replay(&[
+        scenarios("cases/tuner/flat_stays_quiet.toml")
+            .to_str()
+            .unwrap(),
+        scenarios("cases/oracle/linear_leak.toml").to_str().unwrap(),
+        scenarios("must-fail/tuner/too_few_trials.toml")
+            .to_str()
+            .unwrap(),
+        "--run",
+        "seed-1$|seed-10001$",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("PASS  tuner/flat_stays_quiet/seed-1 "),
+        "{text}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let trials = v["trials"].as_array().unwrap();
+    let by_name = |name: &str| {
+        trials
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {v}"))
+    };
+    assert_eq!(trials.len(), 3, "{v}");
+
+    let leak = by_name("oracle/linear_leak/seed-10001");
+    assert_eq!(leak["case"], "oracle/linear_leak");
+    assert_eq!(leak["source"], "simulate");
+    assert_eq!(leak["seed"], 10001);
+    assert_eq!(leak["status"], "pass");
+    assert_eq!(leak["must_fail"], false);
+    assert!(leak["elapsed_ms"].as_f64().unwrap() > 0.0, "{leak}");
+    assert_eq!(leak["checks"][0]["gadget"], "oracle");
+    assert_eq!(leak["checks"][0]["polarity"], "fires");
+    assert_eq!(leak["checks"][0]["ok"], true);
+    assert!(
+        leak["checks"][0]["lead_s"].as_f64().unwrap() >= 60.0,
+        "{leak}"
+    );
+    assert_eq!(
+        leak["checks"][1],
+        serde_json::json!({"gadget": "pathologist", "polarity": "quiet", "ok": true, "lead_s": null})
+    );
+
+    let flat = by_name("tuner/flat_stays_quiet/seed-1");
+    assert_eq!(flat["source"], "tuner");
+    assert_eq!(flat["seed"], 1);
+    assert_eq!(
+        flat["checks"],
+        serde_json::json!([{"gadget": "tuner", "polarity": "quiet", "ok": true, "lead_s": null}])
+    );
+
+    let must_fail = by_name("tuner/too_few_trials/seed-1");
+    assert_eq!(must_fail["status"], "pass");
+    assert_eq!(must_fail["must_fail"], true);
+    assert_eq!(must_fail["checks"][0]["ok"], false);
+}
+
+#[test]
+fn an_unwritable_json_path_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("missing").join("results.json");
+    let (out, text) = replay(&[
+        scenarios("cases/tuner/pause_file.toml").to_str().unwrap(),
+        "--run",
+        "seed-1$",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "qbranch: error: writing the results as JSON to {}: No such file or directory",
+            json.display()
+        )),
+        "{text}"
+    );
+    // Refused before any trial ran.
+    assert!(!text.contains("PASS"), "{text}");
 }

@@ -237,6 +237,29 @@ pub fn worth_keeping(d: &Decision, suppressed: bool, expects: &[Expect], quiets:
 
 /// `Ok(note)` with what matched, or `Err(why)` naming what was wanted and seen.
 pub fn check_expect(e: &Expect, obs: &Observed) -> Result<String, String> {
+    assess_expect(e, obs).result
+}
+
+/// An expectation's verdict, and its lead where it has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpectOutcome {
+    pub result: Result<String, String>,
+    /// For an expectation with a `lead`: seconds from the first candidate inside its
+    /// windows (whatever its lead) to the label's event; `None` when none came.
+    pub lead_s: Option<f64>,
+}
+
+pub fn assess_expect(e: &Expect, obs: &Observed) -> ExpectOutcome {
+    let mut lead_s = None;
+    let result = check_expect_noting_lead(e, obs, &mut lead_s);
+    ExpectOutcome { result, lead_s }
+}
+
+fn check_expect_noting_lead(
+    e: &Expect,
+    obs: &Observed,
+    lead_s: &mut Option<f64>,
+) -> Result<String, String> {
     let head = format!("expect[{}]", e.index);
     let label = obs.label.as_ref();
     let items: Vec<Item> = match &e.wanted {
@@ -285,6 +308,15 @@ pub fn check_expect(e: &Expect, obs: &Observed) -> Result<String, String> {
         ),
         None => None,
     };
+    if let Some(ev) = event {
+        // The earliest candidate in its windows: the one that passes, when one does.
+        for item in &candidates {
+            if in_windows(&e.windows, obs, item.ts_ns()).map_err(|m| format!("{head}: {m}"))? {
+                *lead_s = Some(secs(ev - item.ts_ns()));
+                break;
+            }
+        }
+    }
     let lead_ok = |ts: i64| match (e.lead, event) {
         (Some(lead), Some(ev)) => ev - ts >= nanos(lead),
         _ => true,

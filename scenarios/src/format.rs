@@ -1,6 +1,7 @@
 //! The case file format (`scenarios/cases/<area>/<name>.toml`): parsed strictly (unknown
 //! keys are errors), then checked into a [`Case`] whose every value is usable as is.
-//! See `scenarios/README.md` for every key.
+//! A file whose `source.kind` is `"tuner"` is a Tuner case, in qb-tuner's own format
+//! (`qb_tuner::cases`). See `scenarios/README.md` for every key.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,9 +9,11 @@ use std::time::Duration;
 
 use qb_gadgets::Config;
 use qb_simulator::{IncidentKind, MemoryKind, PiiKind, RoutineKind, StuckKind, ToxicKind};
+use qb_tuner::cases::{CaseError, TunerCase};
 use serde::Deserialize;
 
 use crate::error::{Result, ScenarioError};
+use crate::results::SourceKind;
 
 /// Decision kinds the gadgets emit (a typo in a case would otherwise just never match).
 pub const DECISION_KINDS: &[&str] = &[
@@ -73,7 +76,23 @@ pub enum Source {
     },
     /// Parsed, not run here: the live end-to-end tests run real workloads.
     Live { workload: String },
+    /// The Tuner against a simulated environment, closed loop: no frames, no engine.
+    Tuner(Box<TunerCase>),
 }
+
+impl Source {
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            Source::Simulate { .. } => SourceKind::Simulate,
+            Source::Replay { .. } => SourceKind::Replay,
+            Source::Live { .. } => SourceKind::Live,
+            Source::Tuner(_) => SourceKind::Tuner,
+        }
+    }
+}
+
+/// The gadget name a Tuner case's checks report.
+pub const TUNER: &str = "tuner";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GeneratorKind {
@@ -290,8 +309,30 @@ pub fn load(path: &Path) -> Result<Case> {
     parse(path, &text)
 }
 
+/// Just enough of a file to tell a Tuner case from a gadget case.
+#[derive(Debug, Deserialize)]
+struct Peek {
+    source: Option<PeekSource>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PeekSource {
+    kind: Option<String>,
+}
+
+fn is_tuner_case(text: &str) -> bool {
+    toml::from_str::<Peek>(text).is_ok_and(|p| {
+        p.source
+            .and_then(|s| s.kind)
+            .is_some_and(|k| k == qb_tuner::cases::SOURCE_KIND)
+    })
+}
+
 /// Checks `text` as the case file `path` (relative paths in it resolve from its folder).
 pub fn parse(path: &Path, text: &str) -> Result<Case> {
+    if is_tuner_case(text) {
+        return parse_tuner(path, text);
+    }
     let raw: RawCase = toml::from_str(text).map_err(|e| ScenarioError::Parse {
         path: path.into(),
         line: e
@@ -323,19 +364,75 @@ pub fn parse(path: &Path, text: &str) -> Result<Case> {
         .enumerate()
         .map(|(i, q)| quiet(path, i + 1, q))
         .collect::<Result<Vec<_>>>()?;
-    if let Some(text) = &raw.expect_failure {
+    check_failures(
+        path,
+        &source,
+        raw.expect_failure.as_deref(),
+        &raw.known_failure,
+    )?;
+    Ok(Case {
+        path: path.into(),
+        name: case_name(path),
+        description: raw.description,
+        source,
+        config,
+        expects,
+        quiets,
+        expect_failure: raw.expect_failure,
+        known_failures: raw.known_failure,
+    })
+}
+
+/// A Tuner case: qb-tuner checks its own keys, this file names the file.
+fn parse_tuner(path: &Path, text: &str) -> Result<Case> {
+    let tuner = qb_tuner::cases::parse(text).map_err(|e| match e {
+        CaseError::Toml { line, message } => ScenarioError::Parse {
+            path: path.into(),
+            line,
+            message,
+        },
+        CaseError::Invalid { field, message } => ScenarioError::invalid(path, field, message),
+    })?;
+    let description = tuner.description.clone();
+    let expect_failure = tuner.expect_failure.clone();
+    let known_failures = tuner.known_failure.clone();
+    let source = Source::Tuner(Box::new(tuner));
+    check_failures(path, &source, expect_failure.as_deref(), &known_failures)?;
+    Ok(Case {
+        path: path.into(),
+        name: case_name(path),
+        description,
+        source,
+        config: Config::default(),
+        expects: Vec::new(),
+        quiets: Vec::new(),
+        expect_failure,
+        known_failures,
+    })
+}
+
+/// A must-fail text is not empty and excludes known failures; a known failure names a
+/// trial of the case and says why.
+fn check_failures(
+    path: &Path,
+    source: &Source,
+    expect_failure: Option<&str>,
+    known_failure: &BTreeMap<String, String>,
+) -> Result<()> {
+    let invalid = |key: &str, message: String| ScenarioError::invalid(path, key, message);
+    if let Some(text) = expect_failure {
         if text.trim().is_empty() {
             return Err(invalid("expect_failure", "must not be empty".into()));
         }
-        if !raw.known_failure.is_empty() {
+        if !known_failure.is_empty() {
             return Err(invalid(
                 "known_failure",
                 "a must-fail case (expect_failure) has no known failures".into(),
             ));
         }
     }
-    let trials = trial_names(&source);
-    for (trial, why) in &raw.known_failure {
+    let trials = trial_names(source);
+    for (trial, why) in known_failure {
         if !trials.contains(trial) {
             return Err(invalid(
                 &format!("known_failure.{trial}"),
@@ -349,17 +446,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Case> {
             ));
         }
     }
-    Ok(Case {
-        path: path.into(),
-        name: case_name(path),
-        description: raw.description,
-        source,
-        config,
-        expects,
-        quiets,
-        expect_failure: raw.expect_failure,
-        known_failures: raw.known_failure,
-    })
+    Ok(())
 }
 
 /// `<folder>/<stem>` of a case file.
@@ -378,6 +465,7 @@ pub fn case_name(path: &Path) -> String {
 pub fn trial_names(source: &Source) -> Vec<String> {
     match source {
         Source::Simulate { seeds, .. } => seeds.iter().map(|s| format!("seed-{s}")).collect(),
+        Source::Tuner(t) => t.seeds.iter().map(|s| format!("seed-{s}")).collect(),
         Source::Replay { .. } => vec!["replay".into()],
         Source::Live { .. } => vec!["live".into()],
     }
@@ -518,7 +606,7 @@ fn source(path: &Path, raw: RawSource) -> Result<Source> {
         }
         other => Err(invalid(
             "source.kind",
-            format!("unknown source kind {other:?} (simulate, replay, live)"),
+            format!("unknown source kind {other:?} (simulate, replay, live, tuner)"),
         )),
     }
 }
@@ -868,6 +956,54 @@ decision = "oom_forecast"
         for (text, needle) in cases {
             let e = error(text);
             assert!(e.starts_with("cases/oracle/x.toml"), "{e}");
+            assert!(e.contains(needle), "wanted {needle:?} in: {e}");
+        }
+    }
+
+    const TUNER_CASE: &str = r#"
+description = "d"
+[source]
+kind = "tuner"
+environment = "log_batch"
+seeds = [1, 2]
+[expect]
+converges_within_pct = 5.0
+"#;
+
+    #[test]
+    fn a_tuner_case_is_recognised_by_its_source_kind() {
+        let c = parse(Path::new("/s/cases/tuner/x.toml"), TUNER_CASE).unwrap();
+        assert_eq!(c.name, "tuner/x");
+        assert_eq!(c.source.kind(), SourceKind::Tuner);
+        let Source::Tuner(t) = &c.source else {
+            panic!("{:?}", c.source);
+        };
+        assert_eq!(t.environment, "log_batch");
+        assert_eq!(trial_names(&c.source), ["seed-1", "seed-2"]);
+        assert!(c.expects.is_empty() && c.quiets.is_empty());
+    }
+
+    #[test]
+    fn tuner_case_mistakes_are_named_by_file_and_key() {
+        for (text, needle) in [
+            (
+                TUNER_CASE.replace("log_batch", "log_botch"),
+                "cases/oracle/x.toml: source.environment: unknown \"log_botch\"",
+            ),
+            (
+                TUNER_CASE.replace("converges_within_pct", "converge_within_pct"),
+                "cases/oracle/x.toml:8: unknown field `converge_within_pct`",
+            ),
+            (
+                format!("{TUNER_CASE}\n[known_failure]\nseed-3 = \"why\""),
+                "known_failure.seed-3: no such trial (trials: seed-1, seed-2)",
+            ),
+            (
+                format!("expect_failure = \" \"\n{TUNER_CASE}"),
+                "expect_failure: must not be empty",
+            ),
+        ] {
+            let e = error(&text);
             assert!(e.contains(needle), "wanted {needle:?} in: {e}");
         }
     }

@@ -107,9 +107,14 @@ mod tests {
     fn result(name: &str, status: Status, message: &str) -> TrialResult {
         TrialResult {
             name: name.into(),
+            case: split(name).0.into(),
+            source: crate::SourceKind::Simulate,
+            seed: None,
+            must_fail: false,
             status,
             message: message.into(),
             elapsed: Duration::from_millis(1500),
+            checks: Vec::new(),
         }
     }
 

@@ -3,14 +3,16 @@
 //! the trial itself, so a trial's verdict and incidents are the same on every run.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use qb_gadgets::{DaemonIds, Engine, ManualPause, RecordingActuator};
 use qb_models::registry::Registry;
 
+use crate::checks::{Outcomes, gadget_checks, tuner_check};
 use crate::error::{Result, ScenarioError};
-use crate::expect::{Observed, check_expect, check_quiet, seen_kind, subject, worth_keeping};
+use crate::expect::{Observed, assess_expect, check_quiet, seen_kind, subject, worth_keeping};
 use crate::format::{Case, Source, load, trial_names};
+pub use crate::results::{Check, Status, TrialResult};
 use crate::source::{episode_label, open};
 
 /// Why live trials do not run here.
@@ -41,40 +43,11 @@ pub enum Verdict {
     Skipped(String),
 }
 
-/// What a trial reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Pass,
-    Fail,
-    Skip,
-    /// A listed known failure that still fails (so the suite stays green, and notices
-    /// when it is fixed: then it reports `Fail`).
-    Known,
-}
-
-impl Status {
-    pub fn word(self) -> &'static str {
-        match self {
-            Status::Pass => "PASS",
-            Status::Fail => "FAIL",
-            Status::Skip => "SKIP",
-            Status::Known => "KNOWN",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TrialResult {
-    pub name: String,
-    pub status: Status,
-    pub message: String,
-    pub elapsed: Duration,
-}
-
 /// Every trial of `case`.
 pub fn trials(case: &Case) -> Vec<Trial<'_>> {
     let seeds: Vec<Option<u64>> = match &case.source {
         Source::Simulate { seeds, .. } => seeds.iter().copied().map(Some).collect(),
+        Source::Tuner(t) => t.seeds.iter().copied().map(Some).collect(),
         _ => vec![None],
     };
     trial_names(&case.source)
@@ -178,7 +151,7 @@ pub fn observe(trial: &Trial) -> Result<Option<Observed>> {
     }
     let wanted = match &case.source {
         Source::Simulate { label, .. } | Source::Replay { label, .. } => label.as_deref(),
-        Source::Live { .. } => None,
+        Source::Live { .. } | Source::Tuner(_) => None,
     };
     obs.label = episode_label(episode.labels(), wanted);
     if wanted.is_some() && obs.label.is_none() {
@@ -208,42 +181,64 @@ fn note(obs: &mut Observed, d: &qb_gadgets::Decision, suppressed: bool) {
 
 /// The expectations' verdict on a trial.
 pub fn verdict(trial: &Trial) -> Verdict {
+    evaluate(trial).0
+}
+
+/// The verdict, and one check per gadget the case speaks about (none when skipped).
+pub fn evaluate(trial: &Trial) -> (Verdict, Vec<Check>) {
     let case = trial.case;
+    if let Source::Tuner(t) = &case.source {
+        let Some(seed) = trial.seed else {
+            let why = format!("{}: a tuner trial needs a seed", case.path.display());
+            return (Verdict::Fail(why), tuner_check(case, false));
+        };
+        return match qb_tuner::cases::run_seed(t, seed) {
+            Ok(note) => (Verdict::Pass(vec![note]), tuner_check(case, true)),
+            Err(e) => (Verdict::Fail(e.to_string()), tuner_check(case, false)),
+        };
+    }
     let obs = match observe(trial) {
         Ok(Some(obs)) => obs,
-        Ok(None) => return Verdict::Skipped(LIVE_SKIP.into()),
-        Err(e) => return Verdict::Fail(e.to_string()),
+        Ok(None) => return (Verdict::Skipped(LIVE_SKIP.into()), Vec::new()),
+        Err(e) => return (Verdict::Fail(e.to_string()), gadget_checks(case, None)),
     };
     if obs.frames == 0 {
-        return Verdict::Fail(format!(
-            "{}: the source gave no frames",
-            case.path.display()
-        ));
+        let why = format!("{}: the source gave no frames", case.path.display());
+        return (Verdict::Fail(why), gadget_checks(case, None));
     }
     let mut notes = Vec::new();
     let mut failures = Vec::new();
-    let checks = case
-        .expects
-        .iter()
-        .map(|e| check_expect(e, &obs))
-        .chain(case.quiets.iter().map(|q| check_quiet(q, &obs)));
-    for check in checks {
-        match check {
+    let mut outcomes = Outcomes::default();
+    for e in &case.expects {
+        let outcome = assess_expect(e, &obs);
+        outcomes
+            .expects
+            .push((outcome.result.is_ok(), outcome.lead_s));
+        match outcome.result {
             Ok(note) => notes.push(note),
             Err(why) => failures.push(why),
         }
     }
+    for q in &case.quiets {
+        let result = check_quiet(q, &obs);
+        outcomes.quiets.push(result.is_ok());
+        match result {
+            Ok(note) => notes.push(note),
+            Err(why) => failures.push(why),
+        }
+    }
+    let checks = gadget_checks(case, Some(&outcomes));
     if failures.is_empty() {
-        Verdict::Pass(notes)
+        (Verdict::Pass(notes), checks)
     } else {
-        Verdict::Fail(failures.join("\n"))
+        (Verdict::Fail(failures.join("\n")), checks)
     }
 }
 
 /// Runs a trial and applies the case's known and expected failures.
 pub fn run(trial: &Trial) -> TrialResult {
     let started = Instant::now();
-    let verdict = verdict(trial);
+    let (verdict, checks) = evaluate(trial);
     let case = trial.case;
     let known = case.known_failures.get(&trial.suffix);
     let (status, message) = match (verdict, &case.expect_failure, known) {
@@ -279,8 +274,13 @@ pub fn run(trial: &Trial) -> TrialResult {
     };
     TrialResult {
         name: trial.name(),
+        case: case.name.clone(),
+        source: case.source.kind(),
+        seed: trial.seed,
+        must_fail: case.expect_failure.is_some(),
         status,
         message,
         elapsed: started.elapsed(),
+        checks,
     }
 }

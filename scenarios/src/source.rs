@@ -78,6 +78,9 @@ pub fn open(case: &Case, seed: Option<u64>) -> Result<Option<Episode>> {
             })
             .map_err(|e| fail(format!("source.path {}: {e}", path.display()))),
         Source::Live { .. } => Ok(None),
+        Source::Tuner(_) => Err(fail(
+            "a tuner case runs closed loop against its environment, not from frames".into(),
+        )),
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use qb_gadgets::incident::incident_json;
 use qb_scenarios::runner::observe;
-use qb_scenarios::{Status, parse, run, trials};
+use qb_scenarios::{Check, Polarity, SourceKind, Status, parse, run, trials};
 use qb_simulator::StuckKind;
 
 const DEADLOCK: &str = r#"
@@ -142,4 +142,152 @@ fn a_failure_says_what_was_wanted_and_what_was_seen() {
         "{}",
         result.message
     );
+}
+
+fn case_file(rel: &str) -> qb_scenarios::Case {
+    qb_scenarios::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
+}
+
+fn first_trial(case: &qb_scenarios::Case) -> qb_scenarios::TrialResult {
+    run(&trials(case)[0])
+}
+
+#[test]
+fn an_oracle_leak_checks_the_oracle_firing_with_its_lead_and_the_pathologist_quiet() {
+    let case = case_file("cases/oracle/linear_leak.toml");
+    let r = first_trial(&case);
+    assert_eq!(r.status, Status::Pass, "{}", r.message);
+    assert_eq!(
+        (r.case.as_str(), r.source, r.seed, r.must_fail),
+        (
+            "oracle/linear_leak",
+            SourceKind::Simulate,
+            Some(10001),
+            false
+        )
+    );
+    let [oracle, pathologist] = r.checks.as_slice() else {
+        panic!("{:?}", r.checks);
+    };
+    assert_eq!(
+        (oracle.gadget.as_str(), oracle.polarity, oracle.ok),
+        ("oracle", Polarity::Fires, true)
+    );
+    // Both lead expectations need 60 s; the note quotes the leads it saw.
+    let lead = oracle.lead_s.unwrap();
+    assert!(lead >= 60.0, "{lead}");
+    assert!(
+        r.message.contains(&format!("lead {lead:.0}s")),
+        "{lead}: {}",
+        r.message
+    );
+    assert_eq!(
+        *pathologist,
+        Check {
+            gadget: "pathologist".into(),
+            polarity: Polarity::Quiet,
+            ok: true,
+            lead_s: None
+        }
+    );
+}
+
+#[test]
+fn a_quiet_oracle_case_checks_both_gadgets_quiet_and_a_failed_quiet_is_not_ok() {
+    let case = case_file("cases/oracle/stable_sawtooth.toml");
+    let r = first_trial(&case);
+    assert_eq!(r.status, Status::Pass, "{}", r.message);
+    let polarities: Vec<_> = r
+        .checks
+        .iter()
+        .map(|c| (c.gadget.as_str(), c.polarity, c.ok, c.lead_s))
+        .collect();
+    assert_eq!(
+        polarities,
+        [
+            ("oracle", Polarity::Quiet, true, None),
+            ("pathologist", Polarity::Quiet, true, None)
+        ]
+    );
+
+    // A must-fail case reports its checks as they went, marked must_fail.
+    let case = case_file("must-fail/quiet_gadget_fires.toml");
+    let r = first_trial(&case);
+    assert_eq!(r.status, Status::Pass, "{}", r.message);
+    assert!(r.must_fail);
+    assert!(
+        r.checks
+            .iter()
+            .any(|c| c.gadget == "pathologist" && c.polarity == Polarity::Quiet && !c.ok),
+        "{:?}",
+        r.checks
+    );
+}
+
+#[test]
+fn tuner_cases_run_as_trials_of_gadget_tuner_firing_or_quiet() {
+    let converge = case_file("cases/tuner/log_batch.toml");
+    let names: Vec<String> = trials(&converge).iter().map(|t| t.name()).collect();
+    assert_eq!(names.len(), 10);
+    assert_eq!(names[0], "tuner/log_batch/seed-1");
+    let r = first_trial(&converge);
+    assert_eq!(r.status, Status::Pass, "{}", r.message);
+    assert_eq!((r.source, r.seed), (SourceKind::Tuner, Some(1)));
+    assert!(r.message.starts_with("log_batch: gap "), "{}", r.message);
+    assert_eq!(
+        r.checks,
+        [Check {
+            gadget: "tuner".into(),
+            polarity: Polarity::Fires,
+            ok: true,
+            lead_s: None
+        }]
+    );
+    for quiet in [
+        "cases/tuner/flat_stays_quiet.toml",
+        "cases/tuner/pause_file.toml",
+        "cases/tuner/improvement_stays_quiet.toml",
+    ] {
+        let r = first_trial(&case_file(quiet));
+        assert_eq!(r.status, Status::Pass, "{quiet}: {}", r.message);
+        assert_eq!(r.checks[0].polarity, Polarity::Quiet, "{quiet}");
+        assert!(r.checks[0].ok, "{quiet}");
+    }
+
+    // A must-fail tuner case fails as it must: its check is not ok.
+    let r = first_trial(&case_file("must-fail/tuner/calm_is_not_paused.toml"));
+    assert_eq!(r.status, Status::Pass, "{}", r.message);
+    assert!(
+        r.message.contains("expected no change at all"),
+        "{}",
+        r.message
+    );
+    assert!(r.must_fail && !r.checks[0].ok);
+    assert_eq!(r.checks[0].polarity, Polarity::Quiet);
+}
+
+#[test]
+fn a_trial_that_cannot_start_fails_every_check_and_a_skip_has_none() {
+    let text = "description = \"d\"\n[source]\nkind = \"replay\"\npath = \"nowhere\"\n[[expect]]\ngadget = \"oracle\"\ndecision = \"oom_forecast\"\n[[quiet]]\ngadget = \"pathologist\"";
+    let case = parse(Path::new("/tmp/qb-none/x.toml"), text).unwrap();
+    let r = run(&trials(&case)[0]);
+    assert_eq!(r.status, Status::Fail);
+    assert_eq!(r.source, SourceKind::Replay);
+    assert_eq!(
+        r.checks
+            .iter()
+            .map(|c| (c.gadget.as_str(), c.polarity, c.ok))
+            .collect::<Vec<_>>(),
+        [
+            ("oracle", Polarity::Fires, false),
+            ("pathologist", Polarity::Quiet, false)
+        ]
+    );
+    let text = "description = \"d\"\n[source]\nkind = \"live\"\nworkload = \"leak\"\n[[quiet]]\ngadget = \"oracle\"";
+    let r = run(&trials(&parse(Path::new("x.toml"), text).unwrap())[0]);
+    assert_eq!(
+        (r.status, r.source, r.seed),
+        (Status::Skip, SourceKind::Live, None)
+    );
+    assert!(r.checks.is_empty());
 }

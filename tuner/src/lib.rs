@@ -5,9 +5,11 @@
 //!
 //! One job: propose settings. The caller measures the reward (`reward.rs`), feeds it
 //! with its own time to [`Tuner::observe`], and applies (or, in dry-run, records) the
-//! [`Change`] it gets back. `sim` holds the simulated environments the tests tune.
+//! [`Change`] it gets back. `sim` holds the simulated environments the tests tune;
+//! `cases` reads and runs the case files qb-scenarios runs with the gadgets' cases.
 
 mod acquisition;
+pub mod cases;
 mod error;
 pub mod gp;
 mod param;
