@@ -76,8 +76,7 @@ pub const ROC_POINTS: usize = 100;
 pub fn roc_points(scores: &[f64], truth: &[bool], max_points: usize) -> Vec<[f64; 2]> {
     let pos = truth.iter().filter(|&&t| t).count();
     let neg = truth.len() - pos;
-    if scores.len() != truth.len() || pos == 0 || neg == 0 || scores.iter().any(|s| s.is_nan())
-    {
+    if scores.len() != truth.len() || pos == 0 || neg == 0 || scores.iter().any(|s| s.is_nan()) {
         return Vec::new();
     }
     let mut order: Vec<usize> = (0..scores.len()).collect();
@@ -163,7 +162,10 @@ mod tests {
         let pts = roc_points(&many, &labels, ROC_POINTS);
         assert!(pts.len() <= ROC_POINTS, "{}", pts.len());
         assert_eq!((pts[0], pts[pts.len() - 1]), ([0.0, 0.0], [1.0, 1.0]));
-        assert!(pts.windows(2).all(|w| w[0][0] <= w[1][0] && w[0][1] <= w[1][1]));
+        assert!(
+            pts.windows(2)
+                .all(|w| w[0][0] <= w[1][0] && w[0][1] <= w[1][1])
+        );
         assert!(roc_points(&[0.5], &[true], 100).is_empty());
     }
 }
