@@ -46,7 +46,12 @@ pub fn run(python: &Path, script: &Path, dir: &Path) -> Outcome {
         .output();
     let out = match out {
         Ok(o) => o,
-        Err(e) => return Outcome::Failed(format!("cannot run {}: {e}", python.display())),
+        Err(e) => {
+            return Outcome::Failed(format!(
+                "cannot run {}: {e} (scripts/setup makes the anchors' venv; or pass --python)",
+                python.display()
+            ));
+        }
     };
     if !out.status.success() {
         return Outcome::Failed(format!(
