@@ -1,6 +1,7 @@
 //! `qbranch`: the command-line front of the workbench. Glue only: every capability
 //! lives in a library crate.
 
+mod anchors;
 mod curator;
 mod inspect;
 mod live;
@@ -39,6 +40,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Fit a gadget's model on a standard set and evaluate it on the held-out seeds
     Train(train::TrainArgs),
+    /// Our models next to scikit-learn, statsmodels and PyTorch on the same rows
+    Anchors(anchors::AnchorsArgs),
     /// Run scenario cases (TOML) through the gadgets in virtual time and check them
     Replay(replay::ReplayArgs),
     /// Summarise a recording; with --verify, read every segment back
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Train(args) => train::run(args),
+        Command::Anchors(args) => anchors::run(args),
         Command::Redact(args) => redact::run(args),
         Command::Curator(args) => curator::run(args),
         Command::Workload(args) => live::workload(args),

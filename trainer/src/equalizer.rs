@@ -14,7 +14,7 @@ use qb_signals::LabelRow;
 use serde_json::json;
 
 use crate::datasets::{Entry, open_labelled, replay_vectors};
-use crate::eval::Confusion;
+use crate::eval::{Confusion, ROC_POINTS, roc_points};
 use crate::{TrainError, Trained};
 
 pub const CLASSES: [&str; 2] = ["normal", "toxic"];
@@ -238,10 +238,12 @@ fn rate(num: usize, den: usize) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
-/// A model's held-out evaluation: AUC, and precision and recall at the operating points.
+/// A model's held-out evaluation: AUC and the ROC curve, and precision and recall at the operating points.
 #[derive(Debug)]
 struct Eval {
     auc: Option<f64>,
+    /// `[fpr, tpr]` points of the ROC curve, thinned to at most [`ROC_POINTS`].
+    roc: Vec<[f64; 2]>,
     points: Vec<(&'static str, f64, Confusion)>,
 }
 
@@ -249,6 +251,7 @@ impl Eval {
     fn new(scores: &[f64], truth: &[bool], points: &[(&'static str, f64)]) -> Self {
         Eval {
             auc: roc_auc(scores, truth),
+            roc: roc_points(scores, truth, ROC_POINTS),
             points: points
                 .iter()
                 .map(|&(name, t)| (name, t, confusion(scores, truth, t)))
@@ -268,7 +271,7 @@ impl Eval {
                 ((*name).to_string(), j)
             })
             .collect();
-        json!({"auc": self.auc, "operating_points": points})
+        json!({"auc": self.auc, "roc": self.roc, "operating_points": points})
     }
 
     fn line(&self) -> String {

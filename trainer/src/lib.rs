@@ -4,6 +4,7 @@
 //! gadget's rule baseline, and writes the artifact, a metrics JSON and the manifest
 //! entry.
 
+pub mod anchors;
 pub mod archivist;
 pub mod curator;
 pub mod datasets;

@@ -95,7 +95,7 @@ pub fn trajectories(entry: &Entry) -> Result<Vec<Trajectory>, TrainError> {
 /// LSTM examples from a training trajectory: every second window within the horizon,
 /// sparser further from an OOM, on lookalikes, and on quiet cgroups, to keep the
 /// classes near 1 : 5 with the hard negatives well represented.
-fn examples(t: &Trajectory, out: &mut Vec<Example>) {
+pub(crate) fn examples(t: &Trajectory, out: &mut Vec<Example>) {
     for end in SEQUENCE - 1..t.x.len() {
         let to_oom = t.to_oom_s(end);
         let positive = to_oom.is_some_and(|s| s <= HORIZON_S);
@@ -123,7 +123,7 @@ fn examples(t: &Trajectory, out: &mut Vec<Example>) {
 }
 
 /// The working-set series ending at vector `end`, as ARIMA sees it.
-fn working_set(t: &Trajectory, end: usize) -> Vec<f64> {
+pub(crate) fn working_set(t: &Trajectory, end: usize) -> Vec<f64> {
     (end + 1 - ARIMA_WINDOW..=end)
         .map(|i| t.feature(i, "working_set_frac"))
         .collect()
@@ -132,7 +132,7 @@ fn working_set(t: &Trajectory, end: usize) -> Vec<f64> {
 /// Chooses the ARIMA order by AIC over the grid on the training leaks, 60 to 300 s
 /// before their kills: the most frequent winner, fitted on one of its windows, is the
 /// stored model.
-fn choose_arima(train: &[Trajectory]) -> Result<(Arima, serde_json::Value), TrainError> {
+pub(crate) fn choose_arima(train: &[Trajectory]) -> Result<(Arima, serde_json::Value), TrainError> {
     // (order, constant) -> the models that won with it.
     type Order = ((usize, usize, usize), bool);
     let mut wins: BTreeMap<Order, Vec<Arima>> = BTreeMap::new();

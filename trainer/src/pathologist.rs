@@ -52,6 +52,30 @@ fn samples(entry: &Entry, out: &mut Samples) -> Result<(), TrainError> {
     })
 }
 
+/// The Pathologist's vectors of one split: row-major [`PATHOLOGIST`] rows and their
+/// classes (indices into [`CLASSES`]). For comparisons outside the trainer.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ClassVectors {
+    pub x: Vec<f64>,
+    pub y: Vec<u32>,
+}
+
+/// The training and held-out vectors of `entries`, exactly as [`train`] extracts them.
+pub fn split_vectors(entries: &[Entry]) -> Result<(ClassVectors, ClassVectors), TrainError> {
+    let (train, test) = crate::by_split(entries, samples)?;
+    let keep = |s: Samples| ClassVectors { x: s.x, y: s.y };
+    Ok((keep(train), keep(test)))
+}
+
+/// The forest's parameters for `rows` training rows, as [`train`] fits it.
+pub fn forest_params(rows: usize, seed: u64) -> ForestParams {
+    ForestParams {
+        sample_size: 20_000.min(rows),
+        seed,
+        ..ForestParams::default()
+    }
+}
+
 /// Fits on the training entries, evaluates on the held-out ones, and on `live`
 /// recordings (labelled live runs) when given.
 pub fn train(entries: &[Entry], live: &[Entry], seed: u64) -> Result<Trained, TrainError> {
@@ -62,11 +86,7 @@ pub fn train(entries: &[Entry], live: &[Entry], seed: u64) -> Result<Trained, Tr
             "only {positives} stuck samples in the training datasets"
         )));
     }
-    let params = ForestParams {
-        sample_size: 20_000.min(train.y.len()),
-        seed,
-        ..ForestParams::default()
-    };
+    let params = forest_params(train.y.len(), seed);
     let forest = RandomForest::fit(&train.x, PATHOLOGIST.len(), &train.y, CLASSES.len(), params)?;
     let (model, baseline) = evaluate(&forest, &test);
     let mut live_samples = Samples::default();
