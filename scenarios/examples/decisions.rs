@@ -29,17 +29,13 @@ fn main() {
             // (gadget, kind, subject) -> (first, last, count, min p, max p, first's detail)
             type Run = (i64, i64, u64, f64, f64, String);
             let mut runs: BTreeMap<(String, String, String), Run> = BTreeMap::new();
-            let all = obs
-                .decisions
-                .iter()
-                .map(|d| (d, ""))
-                .chain(obs.suppressed.iter().map(|s| (&s.decision, " (suppressed)")));
+            let all = obs.decisions.iter().map(|d| (d, "")).chain(
+                obs.suppressed
+                    .iter()
+                    .map(|s| (&s.decision, " (suppressed)")),
+            );
             for (d, tag) in all {
-                let key = (
-                    d.gadget.to_string(),
-                    format!("{}{tag}", d.kind),
-                    subject(d),
-                );
+                let key = (d.gadget.to_string(), format!("{}{tag}", d.kind), subject(d));
                 let e = runs
                     .entry(key)
                     .or_insert_with(|| (d.ts_ns, d.ts_ns, 0, f64::MAX, f64::MIN, detail(d)));
