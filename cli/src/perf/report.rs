@@ -65,17 +65,15 @@ impl Measurement {
         let mut sorted: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
-        let median = quantile(&sorted, 0.5)?;
-        let deciles = n >= MIN_FOR_DECILES;
+        let median = tidy(quantile(&sorted, 0.5)?);
+        let at = |q: f64, enough: bool| enough.then(|| quantile(&sorted, q).map(tidy)).flatten();
         Some(Measurement {
             name: name.to_string(),
             unit: unit.to_string(),
             median,
-            p10: deciles.then(|| quantile(&sorted, 0.1)).flatten(),
-            p90: deciles.then(|| quantile(&sorted, 0.9)).flatten(),
-            p99: (n >= MIN_FOR_P99)
-                .then(|| quantile(&sorted, 0.99))
-                .flatten(),
+            p10: at(0.1, n >= MIN_FOR_DECILES),
+            p90: at(0.9, n >= MIN_FOR_DECILES),
+            p99: at(0.99, n >= MIN_FOR_P99),
             samples: n,
             lower_is_better,
             what,
@@ -105,8 +103,8 @@ impl Measurement {
     }
 }
 
-/// Three decimals: more than any of these measurements resolves, and a value JSON
-/// gives back exactly.
+/// Three decimals: more than any of these measurements resolves, and short numbers in
+/// the JSON.
 fn tidy(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -181,6 +179,13 @@ mod tests {
         assert!(same(&a, &b), "{a}\n{b}");
         assert_eq!(back.skipped, report.skipped);
         assert_eq!(back.measurements[1].p10, None);
+    }
+
+    #[test]
+    fn statistics_keep_three_decimals() {
+        let m = Measurement::from_samples("x", "us", &[1.23456789], true, String::new())
+            .expect("a sample");
+        assert_eq!(serde_json::to_string(&m.median).expect("json"), "1.235");
     }
 
     #[test]
