@@ -19,7 +19,7 @@ pub struct PerfArgs {
     /// Where to write the measurements (JSON; the report's perf.json)
     #[arg(long)]
     pub out: PathBuf,
-    /// Fewer samples: the whole run in about 30 s on 2 cores (the default takes about a minute)
+    /// Fewer samples: the whole run in about 15 s on 2 cores (the default takes about a minute)
     #[arg(long)]
     pub quick: bool,
     /// The gadgetd binary to measure (default: the one next to this qbranch)
@@ -33,8 +33,8 @@ pub struct Plan {
     pub engine_ticks: usize,
     pub recorder_warmup: usize,
     pub recorder_ticks: usize,
-    /// Loops of 10k syscalls with the probe attached (as many detached, and one
-    /// round's more), spread over `syscall_rounds` rounds of detached then attached.
+    /// Loops of 10k syscalls with the probe attached, over `syscall_rounds` rounds of
+    /// detached then attached loops; the detached side has one round more, at the end.
     pub syscall_samples: usize,
     pub syscall_rounds: usize,
     pub curator_passes: usize,
