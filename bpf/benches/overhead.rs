@@ -9,23 +9,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::hint::black_box;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use qb_bpf::SyscallCounter;
+use qb_bpf::{SyscallCounter, getppid_loop};
 
 const BODY: usize = 4096;
 const HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n";
-
-fn getppid_loop(n: usize) {
-    for _ in 0..n {
-        // SAFETY: getppid has no arguments and cannot fail.
-        black_box(unsafe { libc::syscall(libc::SYS_getppid) });
-    }
-}
 
 /// A minimal keep-alive HTTP server on 127.0.0.1 answering every request with 4 KiB.
 fn start_server() -> TcpStream {

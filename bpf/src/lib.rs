@@ -160,3 +160,28 @@ pub fn built() -> Result<(), &'static str> {
         Err(env!("QB_BPF_UNAVAILABLE"))
     }
 }
+
+/// Why loading failed, said the way an operator acts on it: the object was not built,
+/// this is not root, the kernel has no BTF, or the loader's own message.
+pub fn explain(error: &BpfError) -> String {
+    match error {
+        BpfError::NotBuilt(why) => format!("no eBPF object built ({why})"),
+        // SAFETY: geteuid has no arguments and cannot fail.
+        _ if unsafe { libc::geteuid() } != 0 => {
+            format!("not root (loading needs CAP_BPF and CAP_PERFMON): {error}")
+        }
+        _ if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() => {
+            format!("no BTF (/sys/kernel/btf/vmlinux is missing): {error}")
+        }
+        _ => error.to_string(),
+    }
+}
+
+/// `n` getppid calls: the worst case for a probe that runs on every syscall (a pure
+/// syscall loop), timed by the overhead bench and by `qbranch perf`.
+pub fn getppid_loop(n: usize) {
+    for _ in 0..n {
+        // SAFETY: getppid has no arguments and cannot fail.
+        std::hint::black_box(unsafe { libc::syscall(libc::SYS_getppid) });
+    }
+}

@@ -5,6 +5,7 @@ mod anchors;
 mod curator;
 mod inspect;
 mod live;
+mod perf;
 mod record;
 mod redact;
 mod replay;
@@ -50,6 +51,8 @@ enum Command {
     Redact(redact::RedactArgs),
     /// The Curator's slow path: learn fast-path rules from what it finds, list them
     Curator(curator::CuratorArgs),
+    /// Quick performance probes (engine, recorder, eBPF, gadgetd memory, Curator) as JSON
+    Perf(perf::PerfArgs),
     /// Print the canonical signal schema (every table and column, with unit and source)
     Schema,
     /// Worker mode of `simulate live`: the body of a misbehaving process
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Anchors(args) => anchors::run(args),
         Command::Redact(args) => redact::run(args),
         Command::Curator(args) => curator::run(args),
+        Command::Perf(args) => perf::run(args),
         Command::Workload(args) => live::workload(args),
         Command::Schema => {
             print!("{}", qb_signals::canonical_text());

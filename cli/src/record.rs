@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use qb_recorder::measure::thread_cpu_ns;
 use qb_recorder::{LIVE_TABLES, Recorder, RecorderConfig, Ticker, now_ns};
 use qb_signals::{DatasetWriter, Origin, Table, WriterOptions};
 
@@ -282,20 +283,6 @@ impl CpuTimes {
         self.total_ns += ns;
         self.max_ns = self.max_ns.max(ns);
     }
-}
-
-/// CPU time of the calling thread: the recorder's own cost, not the wall clock.
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return 0;
-    }
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 pub fn progress_bar(duration: Option<Duration>, interval: Duration) -> ProgressBar {

@@ -1,5 +1,6 @@
 //! Fast-path throughput on one core over a realistic mix: the simulator's ordinary
-//! traffic and lookalike decoys with 3 % of records leaking PII. Compares the Curator's
+//! traffic and lookalike decoys with 3 % of records leaking PII
+//! (`qb_simulator::pii::throughput_corpus`, which `qbranch perf` redacts too). Compares the Curator's
 //! detector (one regex-automata meta regex, 16 MiB lazy-DFA cache, validation) with a
 //! `regex::RegexSet` over the same patterns (which only says which patterns match;
 //! finding spans would need a second pass per matching pattern, so it is a lower bound
@@ -7,20 +8,13 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use qb_curator::{Detector, RedactConfig, Redactor};
-use qb_simulator::{PiiLineGenerator, PiiMix};
+use qb_simulator::pii::throughput_corpus;
 
-fn lines() -> Vec<String> {
-    let mut mix = PiiMix::new("payments-api", &[]);
-    mix.pii_rate = 0.03;
-    mix.lookalike_rate = 0.2;
-    let mut g = PiiLineGenerator::new(20_001, mix);
-    (0..20_000)
-        .map(|i| g.next_line(i * 50_000_000).text)
-        .collect()
-}
+/// Lines in the corpus: one pass is one criterion iteration.
+const LINES: usize = 20_000;
 
 fn bench(c: &mut Criterion) {
-    let lines = lines();
+    let lines = throughput_corpus(LINES);
     let mut group = c.benchmark_group("curator_fast_path");
     group.throughput(Throughput::Elements(lines.len() as u64));
     group.sample_size(10);

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod rules;
 pub mod safety;
 pub mod suppress;
+pub mod synthetic;
 pub mod timekeeper;
 
 pub use config::{

@@ -5,8 +5,8 @@
 //!
 //! `floor` reads, per pid, what the process collector reads every tick (stat, status,
 //! io, syscall, oom_score_adj, cgroup, and a stat of fd/). `process_tick` parses them,
-//! builds rows and encodes them into an open Parquet segment. `full_tick` adds the
-//! system and cgroup tables. The ratio process_tick / floor is the recorder's overhead.
+//! builds rows and encodes them into an open Parquet segment. `full_tick` is the
+//! default tick: the system, cgroup and connections tables too. The ratio process_tick / floor is the recorder's overhead.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,8 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use qb_recorder::{ProcessCollector, Recorder, RecorderConfig, now_ns};
-use qb_signals::{DatasetWriter, Frame, Origin, Table, WriterOptions};
+use qb_recorder::measure::encoding_writer;
+use qb_recorder::{LIVE_TABLES, ProcessCollector, Recorder, RecorderConfig, now_ns};
+use qb_signals::{Frame, Table};
 
 const EXTRA_PROCESSES: usize = 500;
 
@@ -67,21 +68,6 @@ fn read_floor(pids: &[u32], buf: &mut Vec<u8>) -> usize {
     bytes
 }
 
-fn writer(dir: &std::path::Path, tables: &[Table]) -> DatasetWriter {
-    DatasetWriter::create(
-        dir,
-        WriterOptions {
-            host: "bench".into(),
-            origin: Origin::Recorded,
-            tables: tables.iter().map(|t| (*t, "bench".to_string())).collect(),
-            // One open segment for the whole run: the bench measures encoding, not closing.
-            segment: Duration::from_secs(1 << 30),
-            append: false,
-        },
-    )
-    .unwrap()
-}
-
 fn tick(c: &mut Criterion) {
     let _sleepers = spawn_sleepers();
     std::thread::sleep(Duration::from_millis(300));
@@ -101,7 +87,7 @@ fn tick(c: &mut Criterion) {
         "/proc".as_ref(),
         qb_recorder::system::boot_time("/proc".as_ref()).unwrap(),
     );
-    let mut w = writer(&tmp.path().join("process"), &[Table::Process]);
+    let mut w = encoding_writer(&tmp.path().join("process"), &[Table::Process]).unwrap();
     g.bench_function("process_tick_parse_rows_encode", |b| {
         b.iter(|| {
             let mut frame = Frame::new(now_ns(), "bench");
@@ -114,10 +100,8 @@ fn tick(c: &mut Criterion) {
     });
 
     let mut recorder = Recorder::new(&RecorderConfig::default()).unwrap();
-    let mut w = writer(
-        &tmp.path().join("all"),
-        &[Table::System, Table::Process, Table::Cgroup],
-    );
+    // The default tables, connections included (`qbranch perf` measures this tick too).
+    let mut w = encoding_writer(&tmp.path().join("all"), &LIVE_TABLES).unwrap();
     g.bench_function("full_tick_all_tables", |b| {
         b.iter(|| {
             let frame = recorder.collect(now_ns());

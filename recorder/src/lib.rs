@@ -10,6 +10,7 @@ pub mod connections;
 pub mod container;
 mod fsread;
 pub mod logs;
+pub mod measure;
 pub mod parse;
 pub mod process;
 pub mod syscalls;

@@ -273,3 +273,16 @@ fn record(d: &mut Draw, format: LogFormat, carry: Carry, mix: &PiiMix) -> Record
         _ => traffic::clean(d),
     }
 }
+
+/// The Curator's throughput corpus: `count` lines of one service's ordinary traffic,
+/// 20 % of the other records lookalike decoys and 3 % carrying PII (seed 20001). The
+/// Curator's bench and `qbranch perf` redact the same lines.
+pub fn throughput_corpus(count: usize) -> Vec<String> {
+    let mut mix = PiiMix::new("payments-api", &[]);
+    mix.pii_rate = 0.03;
+    mix.lookalike_rate = 0.2;
+    let mut g = PiiLineGenerator::new(20_001, mix);
+    (0..count as i64)
+        .map(|i| g.next_line(i * 50_000_000).text)
+        .collect()
+}

@@ -54,7 +54,7 @@ use qb_signals::LabelRow;
 pub use entities::Entity;
 pub use formats::LogFormat;
 pub use generator::PiiGenerator;
-pub use lines::{PiiLineGenerator, PiiMix};
+pub use lines::{PiiLineGenerator, PiiMix, throughput_corpus};
 pub use lookalikes::Lookalike;
 
 use crate::kinds::kinds;
