@@ -3,12 +3,14 @@
 
 mod anchors;
 mod curator;
+mod demo;
 mod inspect;
 mod live;
 mod perf;
 mod record;
 mod redact;
 mod replay;
+mod report;
 mod simulate;
 mod train;
 
@@ -45,6 +47,10 @@ enum Command {
     Anchors(anchors::AnchorsArgs),
     /// Run scenario cases (TOML) through the gadgets in virtual time and check them
     Replay(replay::ReplayArgs),
+    /// Write the benchmark report (HTML and Markdown with SVG charts) into a run folder
+    Report(report::ReportArgs),
+    /// The whole loop here: simulate, train, replay the suite, measure, compare, report
+    Demo(demo::DemoArgs),
     /// Summarise a recording; with --verify, read every segment back
     Inspect(inspect::InspectArgs),
     /// Redact PII in log files or stdin (the Curator's fast path); alerts never hold the value
@@ -81,6 +87,13 @@ fn main() -> ExitCode {
         },
         Command::Train(args) => train::run(args),
         Command::Anchors(args) => anchors::run(args),
+        Command::Report(args) => match report::run(args) {
+            Ok(true) => Ok(()),
+            // Regressions against the baseline with --fail-on-regression.
+            Ok(false) => return ExitCode::from(3),
+            Err(e) => Err(e),
+        },
+        Command::Demo(args) => demo::run(args),
         Command::Redact(args) => redact::run(args),
         Command::Curator(args) => curator::run(args),
         Command::Perf(args) => perf::run(args),

@@ -4,7 +4,7 @@
 
 mod gadgetd;
 mod probes;
-mod report;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -12,7 +12,8 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use report::{Machine, Measurement, PerfReport, Skipped};
+pub use report::{Machine, PerfReport};
+use report::{Measurement, Skipped};
 
 #[derive(Debug, Args)]
 pub struct PerfArgs {
@@ -89,20 +90,8 @@ pub fn run(args: PerfArgs) -> Result<()> {
             dir.display()
         );
     }
-    let plan = Plan::new(args.quick);
-    let gadgetd = match args.gadgetd.clone() {
-        Some(path) => Ok(path),
-        None => gadgetd::default_path(),
-    };
     let started = Instant::now();
-    let mut report = PerfReport {
-        created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        quick: args.quick,
-        machine: machine(),
-        measurements: Vec::new(),
-        skipped: Vec::new(),
-    };
-    run_probes(probes(&plan, gadgetd), &mut report);
+    let report = measure(args.quick, args.gadgetd.clone());
     write(&args.out, &report)?;
     eprintln!(
         "qbranch perf: {} measurements, {} skipped in {:.0?} (load average {:.2} before, {:.2} after); wrote {}",
@@ -114,6 +103,24 @@ pub fn run(args: PerfArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// Every probe, with the gadgetd binary given or the one beside this executable.
+pub fn measure(quick: bool, gadgetd: Option<PathBuf>) -> PerfReport {
+    let plan = Plan::new(quick);
+    let gadgetd = match gadgetd {
+        Some(path) => Ok(path),
+        None => gadgetd::default_path(),
+    };
+    let mut report = PerfReport {
+        created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        quick,
+        machine: machine(),
+        measurements: Vec::new(),
+        skipped: Vec::new(),
+    };
+    run_probes(probes(&plan, gadgetd), &mut report);
+    report
 }
 
 /// Runs each probe in turn: its measurements, or its reason under each of its names.
@@ -195,7 +202,7 @@ fn write(out: &Path, report: &PerfReport) -> Result<()> {
         .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))
 }
 
-fn machine() -> Machine {
+pub fn machine() -> Machine {
     let read = |path: &str| {
         std::fs::read_to_string(path)
             .map(|s| s.trim().to_string())

@@ -11,7 +11,7 @@ use clap::Args;
 use qb_scenarios::{Pattern, Results, Status, TrialResult, junit, load_all, run, trials};
 
 /// Where the cases live, relative to the repository root.
-const DEFAULT_CASES: &str = "scenarios/cases";
+pub const DEFAULT_CASES: &str = "scenarios/cases";
 
 #[derive(Debug, Args)]
 #[command(
@@ -96,6 +96,17 @@ pub fn run_cases(args: ReplayArgs) -> anyhow::Result<bool> {
         write_json(path, file, results)?;
     }
     Ok(passed)
+}
+
+/// Every trial under `paths`, run without printing, as `--json` writes them: for
+/// `qbranch report` when it is given no results file.
+pub fn replay_quietly(paths: &[PathBuf]) -> anyhow::Result<serde_json::Value> {
+    let cases = load_all(paths)?;
+    let trials: Vec<TrialResult> = cases
+        .iter()
+        .flat_map(|case| trials(case).into_iter().map(|t| run(&t)))
+        .collect();
+    serde_json::to_value(Results { trials }).context("serialising the scenario results")
 }
 
 fn print_line(r: &TrialResult) {

@@ -44,7 +44,7 @@ enum Gadget {
     Curator,
     /// TF-IDF novelty vocabulary for the Archivist's flush ranking, from every logs table
     Archivist,
-    /// Routine shape library (comes with issue 8)
+    /// Nothing: the Timekeeper learns its routines online
     Timekeeper,
     /// Every model that can be trained
     All,
@@ -64,13 +64,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
             for g in TRAINABLE {
                 train(g, &args)?;
             }
-            println!("timekeeper: nothing to train yet (issue 8)");
+            println!("timekeeper: nothing to train (it learns each host's routines online)");
             Ok(())
         }
         Gadget::Curator => curator(&args),
         Gadget::Archivist => archivist(&args),
         Gadget::Timekeeper => {
-            bail!("the Timekeeper's shape library comes with issue 8: nothing to train yet")
+            bail!("the Timekeeper has no model to train: it learns each host's routines online")
         }
         g => train(g, &args),
     }

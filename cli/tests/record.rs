@@ -703,7 +703,10 @@ fn train_refuses_what_it_cannot_train_with_the_reason() {
             vec!["train", "archivist", "--data", d, "--models", m],
             "no pii training datasets",
         ),
-        (vec!["train", "timekeeper", "--data", d], "issue 8"),
+        (
+            vec!["train", "timekeeper", "--data", d],
+            "learns each host's routines online",
+        ),
     ] {
         assert_refused(&qbranch(&args), needle);
     }

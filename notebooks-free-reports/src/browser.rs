@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Where Chromium is: `QB_CHROMIUM`, else the first of the usual names on PATH.
@@ -33,8 +34,12 @@ const TIMEOUT: Duration = Duration::from_secs(90);
 
 fn chromium(bin: &Path, args: &[String]) -> Result<Vec<u8>, String> {
     // A fresh profile each time: a stale lock from an earlier crash must not block us,
-    // and nothing of the user's profile is touched. Root needs --no-sandbox.
-    let profile = std::env::temp_dir().join(format!("qb-chromium-{}", std::process::id()));
+    // and nothing of the user's profile is touched. Root needs --no-sandbox. Output
+    // goes to files, not pipes: a DOM dump outgrows a pipe's buffer, and a child
+    // blocked on a full pipe never exits.
+    let scratch = scratch_dir()?;
+    let (out_path, err_path) = (scratch.join("stdout"), scratch.join("stderr"));
+    let create = |p: &Path| std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()));
     let mut child = Command::new(bin)
         .args([
             "--headless",
@@ -43,42 +48,53 @@ fn chromium(bin: &Path, args: &[String]) -> Result<Vec<u8>, String> {
             "--hide-scrollbars",
             "--no-first-run",
         ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!(
+            "--user-data-dir={}",
+            scratch.join("profile").display()
+        ))
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(create(&out_path)?)
+        .stderr(create(&err_path)?)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
     let started = Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() > TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
-                let _ = std::fs::remove_dir_all(&profile);
+                let _ = std::fs::remove_dir_all(&scratch);
                 return Err(format!("{} did not finish in {TIMEOUT:?}", bin.display()));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(100)),
             Err(e) => return Err(format!("waiting for {}: {e}", bin.display())),
         }
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("reading {}: {e}", bin.display()))?;
-    let _ = std::fs::remove_dir_all(&profile);
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
+    };
+    let stdout = std::fs::read(&out_path).map_err(|e| format!("{}: {e}", out_path.display()));
+    let stderr = std::fs::read(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&scratch);
+    if !status.success() {
+        let err = String::from_utf8_lossy(&stderr);
         let tail: Vec<&str> = err.lines().rev().take(5).collect();
         return Err(format!(
-            "{} failed ({}): {}",
+            "{} failed ({status}): {}",
             bin.display(),
-            out.status,
             tail.join(" | ")
         ));
     }
-    Ok(out.stdout)
+    stdout
+}
+
+/// A fresh folder for one Chromium run: its profile and its output.
+fn scratch_dir() -> Result<PathBuf, String> {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("qb-chromium-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
 }
 
 /// Loads `html` in headless Chromium: counts the charts in the DOM it parsed and saves

@@ -74,7 +74,14 @@ pub fn pathologist(doc: &mut Doc, r: &Results) {
             .map(String::from)
             .to_vec(),
     ];
-    for (split, prefix, _) in splits {
+    // A live split without recordings (a training run without `--live`) says nothing.
+    let splits: Vec<_> = splits
+        .into_iter()
+        .filter(|(_, prefix, _)| {
+            prefix.is_empty() || num(v, &format!("{prefix}/rows")).unwrap_or(0.0) > 0.0
+        })
+        .collect();
+    for &(split, prefix, _) in &splits {
         for (det, key) in [("random forest", "model"), ("rule", "rule_baseline")] {
             let Some(block) = v.pointer(&format!("{prefix}/{key}")) else {
                 continue;
@@ -93,7 +100,7 @@ pub fn pathologist(doc: &mut Doc, r: &Results) {
         }
     }
     doc.table(rows);
-    for (split, prefix, words) in splits {
+    for &(split, prefix, words) in &splits {
         for (det, key) in [("random forest", "model"), ("rule", "rule_baseline")] {
             if let Some(cm) = v.pointer(&format!("{prefix}/{key}")).and_then(confusion) {
                 doc.chart(
@@ -322,17 +329,17 @@ pub fn against_rules(r: &Results) -> Vec<Vec<String>> {
         for (split, prefix) in [("held-out", ""), ("live", "/live")] {
             let m = v
                 .pointer(&format!("{prefix}/model"))
-                .map(|b| prf(b, "stuck").2);
+                .and_then(|b| prf(b, "stuck").2);
             let b = v
                 .pointer(&format!("{prefix}/rule_baseline"))
-                .map(|b| prf(b, "stuck").2);
+                .and_then(|b| prf(b, "stuck").2);
             if m.is_some() {
                 rows.push(vec![
                     "Pathologist (random forest)".into(),
                     format!("F1 of class stuck, {split}"),
-                    f3(m.flatten()),
+                    f3(m),
                     "syscall-entropy rule".into(),
-                    f3(b.flatten()),
+                    f3(b),
                 ]);
             }
         }

@@ -133,7 +133,7 @@ pub fn section(doc: &mut Doc, r: &Results) {
         &held,
     );
     let live = detectors(v, "live");
-    if !live.is_empty() {
+    if live.iter().any(|d| num(d, "/leaks").unwrap_or(0.0) > 0.0) {
         doc.heading(3, "Live leaks (real processes, recorded)");
         table(doc, &live);
         chart(

@@ -229,25 +229,6 @@ fn border(out: &mut String, f: &Frame) {
     );
 }
 
-/// Legend entries stacked at the plotting area's bottom right.
-fn legend(out: &mut String, f: &Frame, names: &[(String, usize)]) {
-    let rows = names.len() as f64;
-    let top = f.y1 - 8.0 - rows * 15.0;
-    for (i, (name, c)) in names.iter().enumerate() {
-        let y = top + i as f64 * 15.0 + 10.0;
-        let x = f.x1 - 190.0;
-        let _ = write!(
-            out,
-            r#"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
-            y - 9.0,
-            colour(*c),
-            x + 14.0,
-            y,
-            escape(name)
-        );
-    }
-}
-
 /// One line of an x-y chart.
 #[derive(Debug, Clone)]
 pub struct Line {
@@ -257,8 +238,10 @@ pub struct Line {
 
 /// Lines over two axes, with an optional dashed diagonal (chance, for ROC curves).
 pub fn lines(title: &str, x: &Axis, y: &Axis, series: &[Line], diagonal: bool) -> String {
-    let height = 400.0;
-    let f = Frame::new(height);
+    // The legend goes under the plot: long names must not cover the curves.
+    let legend_top = 400.0;
+    let height = legend_top + 15.0 * series.len() as f64 + 8.0;
+    let f = Frame::new(legend_top);
     let mut out = String::new();
     open(&mut out, height, title);
     y_axis(&mut out, &f, y);
@@ -291,12 +274,19 @@ pub fn lines(title: &str, x: &Axis, y: &Axis, series: &[Line], diagonal: bool) -
         );
     }
     border(&mut out, &f);
-    let names: Vec<(String, usize)> = series
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.clone(), i))
-        .collect();
-    legend(&mut out, &f, &names);
+    for (i, s) in series.iter().enumerate() {
+        let y = legend_top + 15.0 * i as f64;
+        let _ = write!(
+            out,
+            r#"<rect x="{:.1}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            f.x0,
+            y - 9.0,
+            colour(i),
+            f.x0 + 14.0,
+            y,
+            escape(&s.name)
+        );
+    }
     out.push_str("</svg>");
     out
 }

@@ -291,3 +291,65 @@ fn a_trial_that_cannot_start_fails_every_check_and_a_skip_has_none() {
     );
     assert!(r.checks.is_empty());
 }
+
+/// The suite's shape, as issue 9 asks for it: at least 40 case files over the seven
+/// gadgets, each gadget with firing and must-stay-quiet cases, several seeds per
+/// simulated case, and a replayed live recording under 1 MB for each failure family.
+#[test]
+fn the_suite_covers_every_gadget_both_ways_with_small_live_fixtures() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cases = qb_scenarios::load_all(&[root.join("cases")]).unwrap();
+    assert!(cases.len() >= 40, "{} case files", cases.len());
+    let mut polarities: std::collections::BTreeMap<String, std::collections::BTreeSet<&str>> =
+        Default::default();
+    for case in &cases {
+        let checks = match &case.source {
+            qb_scenarios::format::Source::Tuner(_) => qb_scenarios::checks::tuner_check(case, true),
+            _ => qb_scenarios::checks::gadget_checks(case, Some(&Default::default())),
+        };
+        for c in checks {
+            let word = if c.polarity == Polarity::Fires {
+                "fires"
+            } else {
+                "quiet"
+            };
+            polarities.entry(c.gadget).or_default().insert(word);
+        }
+        if let qb_scenarios::format::Source::Simulate { seeds, .. } = &case.source {
+            assert!(seeds.len() >= 3, "{}: {} seeds", case.name, seeds.len());
+        }
+    }
+    for gadget in qb_gadgets::GADGETS.iter().copied().chain(["tuner"]) {
+        let seen = polarities.get(gadget).cloned().unwrap_or_default();
+        assert!(
+            seen.contains("fires") && seen.contains("quiet"),
+            "{gadget}: firing and quiet cases wanted, found {seen:?}"
+        );
+    }
+    let fixtures = root.join("fixtures/live");
+    let mut families = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let dir = entry.unwrap().path();
+        let bytes = du(&dir);
+        assert!(bytes < 1_000_000, "{}: {bytes} bytes", dir.display());
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        families.insert(name.split('_').next().unwrap().to_string());
+    }
+    for family in ["memory", "stuck", "toxic", "pii"] {
+        assert!(
+            families.contains(family),
+            "no live fixture of the {family} family: {families:?}"
+        );
+    }
+}
+
+fn du(path: &Path) -> u64 {
+    if path.is_dir() {
+        std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| du(&e.unwrap().path()))
+            .sum()
+    } else {
+        std::fs::metadata(path).unwrap().len()
+    }
+}
