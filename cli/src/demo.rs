@@ -358,10 +358,7 @@ fn summary(o: &report::Outcome, models: &Path, took: Duration) {
             a.skipped.len()
         );
     }
-    println!(
-        "  baseline    {} quality regressions, {} timings slower",
-        o.regressions, o.slower
-    );
+    println!("  baseline    {}", o.against_baseline());
     match &o.browser {
         Ok(b) => println!(
             "  browser     {} of {} charts rendered; screenshot {}",

@@ -59,12 +59,27 @@ pub struct ReportArgs {
 /// What the report came to, for the demo's summary.
 #[derive(Debug)]
 pub struct Outcome {
+    /// The baseline compared against, if any.
+    pub baseline: Option<String>,
     pub html: PathBuf,
     pub charts: usize,
     pub regressions: usize,
     pub slower: usize,
     pub browser: std::result::Result<browser::Rendered, String>,
     pub results: Results,
+}
+
+impl Outcome {
+    /// One line on the baseline comparison.
+    pub fn against_baseline(&self) -> String {
+        match &self.baseline {
+            Some(source) => format!(
+                "against {source}: {} quality regressions, {} timings slower",
+                self.regressions, self.slower
+            ),
+            None => "no baseline compared".into(),
+        }
+    }
 }
 
 pub fn run(args: ReportArgs) -> Result<bool> {
@@ -75,10 +90,7 @@ pub fn run(args: ReportArgs) -> Result<bool> {
         "        {} charts; markdown twin and results.json beside it",
         o.charts
     );
-    println!(
-        "        against the baseline: {} quality regressions, {} timings slower",
-        o.regressions, o.slower
-    );
+    println!("        {}", o.against_baseline());
     match &o.browser {
         Ok(b) => println!(
             "        headless Chromium: {} of {} charts in the page, screenshot {}",
@@ -166,6 +178,7 @@ pub fn make(args: ReportArgs) -> Result<Outcome> {
         }
     };
     Ok(Outcome {
+        baseline: baseline.map(|(_, source)| source),
         html: written.html,
         charts: written.charts,
         regressions: compare::regressions(&findings),
