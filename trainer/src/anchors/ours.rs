@@ -44,9 +44,26 @@ pub fn iforest(t: &Table, params: IForestParams) -> Result<Run, TrainError> {
     let d = EQUALIZER.len();
     let (xtr, _) = t.split(false, d, "label")?;
     let (xte, truth) = t.split(true, d, "label")?;
-    let (forest, fit) = timed(|| IsolationForest::fit(&xtr, d, params));
+    fit_and_score(&xtr, &xte, truth, d, params)
+}
+
+/// Fits a forest on `fit_rows` and scores `score_rows` one `score` call per row, as
+/// the Equalizer does.
+fn fit_and_score(
+    fit_rows: &[f64],
+    score_rows: &[f64],
+    truth: Vec<f64>,
+    d: usize,
+    params: IForestParams,
+) -> Result<Run, TrainError> {
+    let (forest, fit) = timed(|| IsolationForest::fit(fit_rows, d, params));
     let forest = forest?;
-    let (predictions, predict) = timed(|| xte.chunks_exact(d).map(|r| forest.score(r)).collect());
+    let (predictions, predict) = timed(|| {
+        score_rows
+            .chunks_exact(d)
+            .map(|r| forest.score(r))
+            .collect()
+    });
     Ok(Run {
         predictions,
         truth,
@@ -168,14 +185,5 @@ pub fn odds(t: &Table, params: IForestParams) -> Result<Run, TrainError> {
     let mut t = t.clone();
     t.held_out.iter_mut().for_each(|h| *h = false);
     let (x, truth) = t.split(false, d, "label")?;
-    let (forest, fit) = timed(|| IsolationForest::fit(&x, d, params));
-    let forest = forest?;
-    let (predictions, predict) = timed(|| x.chunks_exact(d).map(|r| forest.score(r)).collect());
-    Ok(Run {
-        predictions,
-        truth,
-        fit,
-        predict,
-        failures: 0,
-    })
+    fit_and_score(&x, &x, truth, d, params)
 }
