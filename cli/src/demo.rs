@@ -5,6 +5,7 @@
 //! latest line to the progress line), so the demo is glue over the commands a user can
 //! run one by one.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -110,14 +111,14 @@ fn child(step: &Step, args: &[String]) -> Result<Duration> {
     })
     .collect();
     drop(tx);
-    let mut tail: Vec<String> = Vec::new();
+    let mut tail: VecDeque<String> = VecDeque::new();
     for line in rx {
         writeln!(log, "{line}")?;
         bar.set_message(line.chars().take(100).collect::<String>());
-        tail.push(line);
-        if tail.len() > 15 {
-            tail.remove(0);
+        if tail.len() == 15 {
+            tail.pop_front();
         }
+        tail.push_back(line);
     }
     for r in readers {
         let _ = r.join();
@@ -133,7 +134,7 @@ fn child(step: &Step, args: &[String]) -> Result<Duration> {
             step.what,
             elapsed(took),
             step.log.display(),
-            tail.join("\n")
+            Vec::from(tail).join("\n")
         );
     }
     println!("[{}/{}] {} ({})", step.n, step.of, step.what, elapsed(took));
