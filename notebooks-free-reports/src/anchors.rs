@@ -80,22 +80,30 @@ fn table(doc: &mut Doc, a: &Anchors) {
                 },
                 if first { c.data.clone() } else { String::new() },
                 (*k).clone(),
-                num(c.ours.metrics.get(*k).copied()),
-                num(c.anchor.metrics.get(*k).copied()),
+                num(c.ours.metrics.get(*k).copied().flatten()),
+                num(c
+                    .anchor
+                    .as_ref()
+                    .and_then(|a| a.metrics.get(*k).copied().flatten())),
                 if first {
-                    c.anchor.implementation.clone()
+                    c.anchor
+                        .as_ref()
+                        .map_or("skipped".into(), |a| a.implementation.clone())
                 } else {
                     String::new()
                 },
                 if first {
-                    times(speedup(c.ours.fit_s, c.anchor.fit_s))
+                    times(speedup(
+                        c.ours.fit_s,
+                        c.anchor.as_ref().and_then(|a| a.fit_s),
+                    ))
                 } else {
                     String::new()
                 },
                 if first {
                     times(speedup(
                         c.ours.predict_us_per_row,
-                        c.anchor.predict_us_per_row,
+                        c.anchor.as_ref().and_then(|a| a.predict_us_per_row),
                     ))
                 } else {
                     String::new()
@@ -111,12 +119,17 @@ fn chart(doc: &mut Doc, a: &Anchors) {
     let fit: Vec<Option<f64>> = a
         .comparisons
         .iter()
-        .map(|c| speedup(c.ours.fit_s, c.anchor.fit_s))
+        .map(|c| speedup(c.ours.fit_s, c.anchor.as_ref().and_then(|a| a.fit_s)))
         .collect();
     let predict: Vec<Option<f64>> = a
         .comparisons
         .iter()
-        .map(|c| speedup(c.ours.predict_us_per_row, c.anchor.predict_us_per_row))
+        .map(|c| {
+            speedup(
+                c.ours.predict_us_per_row,
+                c.anchor.as_ref().and_then(|a| a.predict_us_per_row),
+            )
+        })
         .collect();
     let all: Vec<f64> = fit
         .iter()
@@ -145,16 +158,16 @@ fn chart(doc: &mut Doc, a: &Anchors) {
 pub fn metrics_of(r: &Results, out: &mut Vec<Metric>) {
     let Some(a) = r.anchors.as_ref() else { return };
     for c in &a.comparisons {
-        for (k, v) in &c.ours.metrics {
+        for (k, v) in c.ours.metrics.iter().filter_map(|(k, v)| Some((k, (*v)?))) {
             let lower = matches!(k.as_str(), "mae" | "rmse" | "mse" | "loss");
             out.push(Metric::quality(
                 &format!("anchors/{}/{k}", c.model),
-                *v,
+                v,
                 !lower,
                 0.02 * v.abs().max(1.0),
             ));
         }
-        if let Some(s) = speedup(c.ours.fit_s, c.anchor.fit_s) {
+        if let Some(s) = speedup(c.ours.fit_s, c.anchor.as_ref().and_then(|a| a.fit_s)) {
             out.push(Metric::timing(
                 &format!("anchors/{}/fit_speedup", c.model),
                 s,

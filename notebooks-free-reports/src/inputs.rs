@@ -158,15 +158,18 @@ pub struct Comparison {
     #[serde(default)]
     pub data: String,
     pub ours: Side,
-    pub anchor: Side,
+    /// None when the reference library could not run (see `Anchors::skipped`).
+    #[serde(default)]
+    pub anchor: Option<Side>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Side {
     #[serde(rename = "impl")]
     pub implementation: String,
+    /// A metric that was undefined (an AUC over one class) is null.
     #[serde(default)]
-    pub metrics: BTreeMap<String, f64>,
+    pub metrics: BTreeMap<String, Option<f64>>,
     #[serde(default)]
     pub fit_s: Option<f64>,
     #[serde(default)]

@@ -105,19 +105,29 @@ fn results() -> Results {
     });
     let side = |name: &str, auc: f64, fit: f64| Side {
         implementation: name.into(),
-        metrics: [("roc_auc".to_string(), auc)].into(),
+        metrics: [("roc_auc".to_string(), Some(auc))].into(),
         fit_s: Some(fit),
         predict_us_per_row: Some(3.0),
     };
     r.anchors = Some(Anchors {
         created: "2026-11-26T12:00:00Z".into(),
-        comparisons: vec![Comparison {
-            model: "isolation forest".into(),
-            gadget: "equalizer".into(),
-            data: "held-out vectors".into(),
-            ours: side("qb_models::iforest", 0.93, 0.004),
-            anchor: side("sklearn.ensemble.IsolationForest", 0.93, 0.3),
-        }],
+        comparisons: vec![
+            Comparison {
+                model: "isolation forest".into(),
+                gadget: "equalizer".into(),
+                data: "held-out vectors".into(),
+                ours: side("qb_models::iforest", 0.93, 0.004),
+                anchor: Some(side("sklearn.ensemble.IsolationForest", 0.93, 0.3)),
+            },
+            Comparison {
+                // PyTorch not installed: our side only.
+                model: "LSTM".into(),
+                gadget: "oracle".into(),
+                data: "held-out sequences".into(),
+                ours: side("qb_models::lstm", 0.95, 0.5),
+                anchor: None,
+            },
+        ],
         paper_table: Some(PaperTable {
             status: "measured".into(),
             reason: None,
@@ -187,6 +197,11 @@ fn a_report_has_every_part_and_is_byte_stable() {
     assert!(html.contains("<td>oracle</td><td class=\"num\">2</td><td class=\"num\">6</td><td class=\"num\">3</td><td class=\"num\">0</td><td class=\"num\">2</td><td class=\"num\">1</td>"));
     // The Oracle's rules are on the same trajectories as the models.
     assert!(html.contains("earlyoom") && html.contains("systemd_oomd"));
+    // An anchor that could not run is said, not dropped.
+    assert!(
+        md.contains("| LSTM | held-out sequences | roc_auc | 0.95 | n/a | skipped |"),
+        "{md}"
+    );
     // results.json reads back as the same results.
     let back: Results =
         serde_json::from_str(&std::fs::read_to_string(a.path().join("results.json")).unwrap())
