@@ -17,6 +17,8 @@
 //! `QB_SKIP_LIVE=1`) every test prints `skipped: <reason>` and passes. The per-tick
 //! decisions and incidents go to `live-gadgets.log` in Cargo's target tmp dir.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
@@ -109,16 +111,8 @@ fn log_path() -> std::path::PathBuf {
 // Skips.
 
 fn skip_reason() -> Option<String> {
-    if std::env::var("QB_SKIP_LIVE").is_ok_and(|v| v == "1") {
-        return Some("QB_SKIP_LIVE=1".into());
-    }
-    if !cfg!(target_os = "linux") {
-        return Some("not Linux".into());
-    }
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
-    if uid != 0 {
-        return Some(format!("needs root (running as uid {uid})"));
+    if let Some(why) = common::live_host_skip_reason() {
+        return Some(why);
     }
     let layout = CgroupLayout::detect(Path::new("/sys/fs/cgroup"));
     if layout.memory_hierarchy().is_none() {

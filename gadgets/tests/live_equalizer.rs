@@ -17,6 +17,8 @@
 //! Needs root on Linux, PostgreSQL (scripts/setup installs it) and python3; elsewhere
 //! (or with `QB_SKIP_LIVE=1`) every test prints `skipped: <reason>` and passes.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -50,16 +52,8 @@ fn say(line: &str) {
 }
 
 fn skip_reason() -> Option<String> {
-    if std::env::var("QB_SKIP_LIVE").is_ok_and(|v| v == "1") {
-        return Some("QB_SKIP_LIVE=1".into());
-    }
-    if !cfg!(target_os = "linux") {
-        return Some("not Linux".into());
-    }
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
-    if uid != 0 {
-        return Some(format!("needs root (running as uid {uid})"));
+    if let Some(why) = common::live_host_skip_reason() {
+        return Some(why);
     }
     let python = std::process::Command::new("python3")
         .arg("-c")

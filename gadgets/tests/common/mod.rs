@@ -1,5 +1,6 @@
-//! What the property tests share: a pool of targets, protected and ordinary, and the
-//! policy that protects them.
+//! What the tests share: for the property tests, a pool of targets, protected and
+//! ordinary, and the policy that protects them; for the live tests, why this host cannot
+//! run them.
 #![allow(dead_code)]
 
 use qb_gadgets::{DaemonIds, Policy, Target};
@@ -77,4 +78,21 @@ pub fn policy(scoped: bool) -> Policy {
         daemon: DAEMON,
         ..Policy::default()
     }
+}
+
+/// Why no live test can run here (asked to skip, not Linux, not root), before each
+/// test's own needs (cgroup controllers, python3).
+pub fn live_host_skip_reason() -> Option<String> {
+    if std::env::var("QB_SKIP_LIVE").is_ok_and(|v| v == "1") {
+        return Some("QB_SKIP_LIVE=1".into());
+    }
+    if !cfg!(target_os = "linux") {
+        return Some("not Linux".into());
+    }
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    if uid != 0 {
+        return Some(format!("needs root (running as uid {uid})"));
+    }
+    None
 }
