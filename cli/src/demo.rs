@@ -167,18 +167,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
     let started = Instant::now();
     let dir = match &args.out {
         Some(d) => d.clone(),
-        None => {
-            let probe = qb_reports::Results {
-                meta: qb_reports::inputs::Meta {
-                    created: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-                        .to_string(),
-                    host: crate::perf::machine().host,
-                    ..Default::default()
-                },
-                ..Default::default()
-            };
-            qb_reports::run_dir(Path::new(report::RUNS), &probe)
-        }
+        None => qb_reports::run_dir(Path::new(report::RUNS), &report::meta("qbranch demo")),
     };
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;

@@ -150,7 +150,7 @@ pub fn make(args: ReportArgs) -> Result<Outcome> {
     let dir = args
         .out
         .clone()
-        .unwrap_or_else(|| qb_reports::run_dir(Path::new(RUNS), &r));
+        .unwrap_or_else(|| qb_reports::run_dir(Path::new(RUNS), &r.meta));
     let written = qb_reports::write_run(
         &dir,
         &r,
@@ -252,7 +252,8 @@ fn gather_perf(r: &mut Results, path: Option<&Path>, skip: bool) -> Result<()> {
     Ok(())
 }
 
-fn meta(command: &str) -> qb_reports::inputs::Meta {
+/// The run's time, host, machine and source revision.
+pub fn meta(command: &str) -> qb_reports::inputs::Meta {
     let machine = crate::perf::machine();
     let git = |args: &[&str]| {
         Command::new("git")

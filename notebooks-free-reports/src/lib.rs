@@ -128,10 +128,9 @@ fn provenance(d: &mut Doc, r: &Results) {
 }
 
 /// `<root>/<YYYY-MM-DD>-<host>`, from the run's own time (RFC 3339) and host.
-pub fn run_dir(root: &Path, r: &Results) -> PathBuf {
-    let date: String = r.meta.created.chars().take(10).collect();
-    let host: String = r
-        .meta
+pub fn run_dir(root: &Path, meta: &inputs::Meta) -> PathBuf {
+    let date: String = meta.created.chars().take(10).collect();
+    let host: String = meta
         .host
         .chars()
         .map(|c| {
